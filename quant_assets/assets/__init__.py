@@ -1,0 +1,1 @@
+"""Thin Dagster assets: load, call the core, persist, describe with metadata."""

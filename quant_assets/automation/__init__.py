@@ -1,0 +1,1 @@
+"""Schedules and sensors: what makes the graph run by itself."""

@@ -1,0 +1,108 @@
+"""``quant``: the command line of quant-assets.
+
+``quant demo [--fresh]`` materialises the whole asset graph on the configured universe (the bundled
+real data by default) in the Dagster instance under ``$QUANT_HOME/dagster`` (so the runs show in the
+UI afterwards) and prints a summary.
+"""
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from quant_assets.settings import PROJECT_ROOT, Settings, load_settings
+
+HOME_MARKER = ".quant-home"
+
+
+def prepare_home(settings: Settings, fresh: bool) -> None:
+    """Create the state directory; with ``fresh``, empty it first (only if it is one of ours)."""
+    home = settings.home
+    if fresh and home.exists():
+        if not (home / HOME_MARKER).exists():
+            raise SystemExit(f"refusing to delete {home}: it has no {HOME_MARKER} marker, so it may not be ours")
+        shutil.rmtree(home)
+    home.mkdir(parents=True, exist_ok=True)
+    (home / HOME_MARKER).write_text("state directory of quant-assets; safe to delete\n")
+    settings.dagster_home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", settings.dagster_home / "dagster.yaml")
+
+
+def _run_everything(settings: Settings):
+    from dagster import DagsterInstance
+
+    from quant_assets.definitions import build_definitions
+
+    os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
+    job = build_definitions(settings).resolve_job_def("everything_job")
+    with DagsterInstance.get() as instance:
+        return job.execute_in_process(
+            instance=instance,
+            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+            raise_on_error=False,
+        )
+
+
+def _summary(result, settings: Settings, seconds: float) -> str:
+    bars = result.asset_value("validated_bars")
+    quarantined = result.asset_value("quarantined_bars")
+    champion = result.asset_value("champion_model")
+    weights = result.asset_value("portfolio_weights").sort_values("weight", ascending=False)
+    bento = result.asset_value("bento")
+    m = champion["metrics"]
+    lines = [
+        "",
+        "quant-assets demo: done in %.0f s" % seconds,
+        f"  state directory   {settings.home}",
+        f"  symbols           {bars['symbol'].nunique()} ({', '.join(sorted(bars['symbol'].unique()))})",
+        f"  rows              {len(bars):,} validated, {len(quarantined)} quarantined",
+        f"  date range        {bars['date'].min().date()} .. {bars['date'].max().date()}",
+        f"  horizon           {champion['horizon_days']} trading days, hold-out "
+        f"{champion['valid_start']} .. {champion['valid_end']}",
+        "  hold-out metrics  model          rmse       mae    direction  rank_ic",
+        f"                    xgboost   {m['rmse']:.5f}  {m['mae']:.5f}   {m['directional_accuracy']:.3f}    "
+        f"{m['rank_ic']:+.3f}",
+    ]
+    for name, b in champion["baselines"].items():
+        lines.append(f"                    {name:<9} {b['rmse']:.5f}  {b['mae']:.5f}   {b['directional_accuracy']:.3f}"
+                     f"    {b['rank_ic']:+.3f}")
+    lines += [
+        f"  champion          {champion['gate']['decision']} v{champion['gate']['challenger_version']} -> "
+        f"champion is v{champion['version']} ({champion['gate']['reason']})",
+        "  top weights       " + ", ".join(f"{r.symbol} {r.weight:.1%}" for r in weights.head(5).itertuples()),
+        f"  bento             {bento['bento_tag']}   (serve: make serve)",
+        "  UI                make dev   (Dagster on http://127.0.0.1:3000)",
+    ]
+    return "\n".join(lines)
+
+
+def demo(fresh: bool) -> int:
+    settings = load_settings()
+    prepare_home(settings, fresh)
+    print(f"quant-assets: materialising the asset graph for {len(settings.symbols)} symbols into {settings.home}",
+          flush=True)
+    started = time.perf_counter()
+    result = _run_everything(settings)
+    if not result.success:
+        failed = [e.step_key for e in result.all_events if e.is_step_failure]
+        print(f"demo failed in step(s) {', '.join(failed)}; see the log above", file=sys.stderr)
+        return 1
+    print(_summary(result, settings, time.perf_counter() - started))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="quant", description="quant-assets command line")
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo_parser = sub.add_parser("demo", help="materialise the whole graph on the embedded defaults")
+    demo_parser.add_argument("--fresh", action="store_true", help="start from an empty state directory")
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        return demo(args.fresh)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""The single Definitions object of the code location (``workspace.yaml`` points here)."""
+
+from __future__ import annotations
+
+from dagster import Definitions, load_assets_from_modules
+
+from quant_assets.assets import (
+    feature_store,
+    features,
+    ingestion,
+    monitoring,
+    portfolio,
+    registry,
+    serving,
+    training,
+)
+from quant_assets.automation.jobs import everything_job, ingestion_job, retrain_job
+from quant_assets.automation.schedules import ingestion_schedule, weekly_retrain_schedule
+from quant_assets.automation.sensors import drift_sensor
+from quant_assets.resources.bento_builder import BentoBuilder
+from quant_assets.resources.feast_store import FeastResource
+from quant_assets.resources.lake import LakeIOManager
+from quant_assets.resources.mlflow_tracking import mlflow_tracking_resource
+from quant_assets.resources.model_registry import ModelRegistry
+from quant_assets.resources.platform import PlatformConfig
+from quant_assets.settings import BENTO_DIR, FEATURE_REPO_DIR, MODEL_NAME, Settings, load_settings
+
+ASSET_MODULES = (ingestion, features, feature_store, training, registry, serving, portfolio, monitoring)
+
+
+def build_resources(settings: Settings) -> dict[str, object]:
+    """Every resource, configured from resolved settings (so tests can point them at a temp dir)."""
+    return {
+        "io_manager": LakeIOManager(base_dir=str(settings.lake_dir)),
+        "platform": PlatformConfig(
+            data_dir=str(settings.data_dir), symbols=list(settings.symbols),
+            horizon_days=settings.horizon_days, max_weight=settings.max_weight,
+        ),
+        "feast": FeastResource(repo_dir=str(FEATURE_REPO_DIR), quant_home=str(settings.home)),
+        "mlflow": mlflow_tracking_resource.configured({
+            "experiment_name": "quant-assets",
+            "mlflow_tracking_uri": settings.mlflow_tracking_uri,
+            "artifact_location": settings.mlflow_artifact_root,
+        }),
+        "registry": ModelRegistry(tracking_uri=settings.mlflow_tracking_uri, model_name=MODEL_NAME),
+        "bentos": BentoBuilder(bentoml_home=str(settings.bentoml_home), bento_dir=str(BENTO_DIR)),
+    }
+
+
+def build_definitions(settings: Settings) -> Definitions:
+    settings.home.mkdir(parents=True, exist_ok=True)
+    return Definitions(
+        assets=load_assets_from_modules(ASSET_MODULES),
+        asset_checks=[ingestion.validated_bars_schema, ingestion.validated_bars_cover_universe],
+        jobs=[ingestion_job, retrain_job, everything_job],
+        schedules=[ingestion_schedule, weekly_retrain_schedule],
+        sensors=[drift_sensor],
+        resources=build_resources(settings),
+    )
+
+
+defs = build_definitions(load_settings())

@@ -1,0 +1,1 @@
+"""Dagster resources: the only place the platform touches storage, Feast, MLflow and BentoML."""

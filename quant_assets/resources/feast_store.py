@@ -1,0 +1,94 @@
+"""The Feast feature store as a Dagster resource.
+
+Configuration is the repo's own ``feature_store.yaml`` with ``${QUANT_HOME}`` filled in from this
+resource (not from the process environment), so several state directories can coexist in one process.
+"""
+
+
+import importlib.util
+import string
+from datetime import datetime
+from functools import cached_property
+from pathlib import Path
+from types import ModuleType
+
+import pandas as pd
+import yaml
+from dagster import ConfigurableResource
+from feast import FeatureStore, RepoConfig
+from pydantic import PrivateAttr
+
+
+def _load_repo_module(repo_dir: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location("quant_feature_repo_features", repo_dir / "features.py")
+    if spec is None or spec.loader is None:
+        raise FileNotFoundError(f"no features.py in Feast repo {repo_dir}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def to_feast_timestamps(dates: pd.Series) -> pd.Series:
+    """Trading dates as ``timestamp[us, UTC]``: duckdb's offline store rejects ns tz-aware Parquet."""
+    return pd.to_datetime(dates).dt.tz_localize("UTC").astype("datetime64[us, UTC]")
+
+
+class FeastResource(ConfigurableResource):
+    repo_dir: str
+    quant_home: str
+    _store: FeatureStore | None = PrivateAttr(default=None)
+
+    @cached_property
+    def definitions(self) -> dict[str, object]:
+        return _load_repo_module(Path(self.repo_dir)).build_feature_definitions(self.quant_home)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return list(_load_repo_module(Path(self.repo_dir)).TECHNICAL_FEATURES)
+
+    @property
+    def feature_service_name(self) -> str:
+        return self.definitions["service"].name
+
+    @property
+    def offline_path(self) -> Path:
+        return Path(self.definitions["source"].path)
+
+    def store(self) -> FeatureStore:
+        if self._store is None:
+            text = (Path(self.repo_dir) / "feature_store.yaml").read_text()
+            raw = yaml.safe_load(string.Template(text).safe_substitute(QUANT_HOME=self.quant_home))
+            (Path(self.quant_home) / "feast").mkdir(parents=True, exist_ok=True)
+            self._store = FeatureStore(config=RepoConfig(repo_path=Path(self.repo_dir), **raw))
+        return self._store
+
+    def write_offline(self, features: pd.DataFrame) -> Path:
+        """Write features (symbol, date, ...) as the offline source, event time = trading date."""
+        frame = features.rename(columns={"date": "event_timestamp"})
+        frame["event_timestamp"] = to_feast_timestamps(frame["event_timestamp"])
+        frame["created_timestamp"] = pd.Timestamp.now(tz="UTC").floor("us")
+        frame["created_timestamp"] = frame["created_timestamp"].astype("datetime64[us, UTC]")
+        self.offline_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.offline_path.with_suffix(".tmp")
+        frame.to_parquet(tmp, index=False)
+        tmp.replace(self.offline_path)
+        return self.offline_path
+
+    def apply(self) -> None:
+        d = self.definitions
+        self.store().apply([d["symbol"], d["view"], d["service"]])
+
+    def materialize_online(self, start: datetime, end: datetime) -> None:
+        self.store().materialize(start_date=start, end_date=end, feature_views=[self.definitions["view"].name])
+
+    def historical_features(self, entity_df: pd.DataFrame) -> pd.DataFrame:
+        """Point-in-time join: each entity row gets the newest features with event time <= its own."""
+        entities = entity_df.copy()
+        entities["event_timestamp"] = to_feast_timestamps(entities["event_timestamp"])
+        service = self.store().get_feature_service(self.feature_service_name)
+        return self.store().get_historical_features(entity_df=entities, features=service).to_df()
+
+    def online_features(self, symbols: list[str]) -> pd.DataFrame:
+        service = self.store().get_feature_service(self.feature_service_name)
+        response = self.store().get_online_features(features=service, entity_rows=[{"symbol": s} for s in symbols])
+        return response.to_df(include_event_timestamps=True)

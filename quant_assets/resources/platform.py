@@ -1,0 +1,15 @@
+"""Run-wide knobs of the pipeline (universe, horizon, limits), set from the environment by definitions."""
+
+
+from dagster import ConfigurableResource
+
+
+class PlatformConfig(ConfigurableResource):
+    data_dir: str
+    symbols: list[str]
+    horizon_days: int = 5
+    max_weight: float = 0.10
+    valid_fraction: float = 0.2
+    seed: int = 42
+    drift_tolerance: float = 0.10
+    drift_window_days: int = 60

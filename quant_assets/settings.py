@@ -1,0 +1,95 @@
+"""One place where configuration comes from the environment.
+
+Every path the platform writes lives under ``QUANT_HOME`` (default ``./.quant``) so a run is
+repeatable: delete the directory and the next run starts clean. Nothing else reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_DATA_DIR = PROJECT_ROOT / "data" / "sp500_2013_2018"
+FEATURE_REPO_DIR = PROJECT_ROOT / "feature_repo"
+BENTO_DIR = PROJECT_ROOT / "bentos"
+
+# 20 names for the default demo. BHF (143 days, one row with missing prices) and APTV (44 days)
+# are in on purpose: real short histories and a bad row the pipeline has to cope with.
+DEFAULT_SYMBOLS = (
+    "AAPL", "AMZN", "ADBE", "AAL", "ABT", "ACN", "AIG", "AMGN", "AMD", "AXP",
+    "BAC", "BA", "BLK", "CAT", "CELG", "CHK", "ADP", "AMAT", "BHF", "APTV",
+)  # fmt: skip
+
+MODEL_NAME = "quant-assets-xgb"
+FEATURE_SERVICE_NAME = "technical_v1"
+
+
+def _env_path(name: str, default: Path) -> Path:
+    value = os.environ.get(name)
+    return Path(value).expanduser().resolve() if value else default.resolve()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved configuration; build it with :func:`load_settings`."""
+
+    home: Path
+    data_dir: Path
+    symbols: tuple[str, ...]
+    horizon_days: int
+    max_weight: float
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def lake_dir(self) -> Path:
+        return self.home / "lake"
+
+    @property
+    def feast_dir(self) -> Path:
+        return self.home / "feast"
+
+    @property
+    def mlflow_dir(self) -> Path:
+        return self.home / "mlflow"
+
+    @property
+    def mlflow_tracking_uri(self) -> str:
+        return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{self.mlflow_dir / 'mlflow.db'}"
+
+    @property
+    def mlflow_artifact_root(self) -> str:
+        return (self.mlflow_dir / "artifacts").as_uri()
+
+    @property
+    def bentoml_home(self) -> Path:
+        return self.home / "bentoml"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.home / "dagster"
+
+
+def load_settings() -> Settings:
+    """Read ``QUANT_*`` variables, falling back to the embedded defaults."""
+    symbols_env = os.environ.get("QUANT_SYMBOLS", "")
+    if symbols_env.strip().lower() == "all":
+        symbols = tuple(sorted(p.name.removesuffix("_data.csv") for p in BUNDLED_DATA_DIR.glob("*_data.csv")))
+    elif symbols_env.strip():
+        symbols = tuple(s.strip().upper() for s in symbols_env.split(",") if s.strip())
+    else:
+        symbols = DEFAULT_SYMBOLS
+    horizon = int(os.environ.get("QUANT_HORIZON_DAYS", "5"))
+    if horizon < 1:
+        raise ValueError(f"QUANT_HORIZON_DAYS must be >= 1 trading day, got {horizon}")
+    max_weight = float(os.environ.get("QUANT_MAX_WEIGHT", "0.10"))
+    if not 0 < max_weight <= 1:
+        raise ValueError(f"QUANT_MAX_WEIGHT must be in (0, 1], got {max_weight}")
+    return Settings(
+        home=_env_path("QUANT_HOME", Path.cwd() / ".quant"),
+        data_dir=_env_path("QUANT_DATA_DIR", BUNDLED_DATA_DIR),
+        symbols=symbols,
+        horizon_days=horizon,
+        max_weight=max_weight,
+    )

@@ -1,0 +1,42 @@
+"""Shared fixtures: one real run of the whole graph on a slice of the bundled data, reused by many tests."""
+
+import os
+from dataclasses import dataclass
+
+import pytest
+from dagster import DagsterInstance, Definitions, ExecuteInProcessResult
+
+from quant_assets.definitions import build_definitions
+from quant_assets.settings import BUNDLED_DATA_DIR, Settings
+
+# Tests own their state: never write into the developer's .quant or a configured MLflow server.
+for _var in ("QUANT_HOME", "MLFLOW_TRACKING_URI", "BENTOML_HOME", "DAGSTER_HOME", "QUANT_SYMBOLS"):
+    os.environ.pop(_var, None)
+os.environ["BENTOML_DO_NOT_TRACK"] = "True"
+os.environ["MLFLOW_ENABLE_TELEMETRY"] = "false"
+
+# Four full histories plus BHF: 143 days and one real row with missing prices.
+TEST_SYMBOLS = ("AAPL", "AMZN", "ABT", "ADBE", "BHF")
+
+
+@dataclass
+class PipelineRun:
+    settings: Settings
+    defs: Definitions
+    instance: DagsterInstance
+    result: ExecuteInProcessResult
+
+    def value(self, key: str):
+        return self.result.asset_value(key)
+
+
+@pytest.fixture(scope="session")
+def pipeline(tmp_path_factory) -> PipelineRun:
+    home = tmp_path_factory.mktemp("quant_home")
+    settings = Settings(home=home, data_dir=BUNDLED_DATA_DIR, symbols=TEST_SYMBOLS, horizon_days=5, max_weight=0.5)
+    defs = build_definitions(settings)
+    instance = DagsterInstance.ephemeral()
+    result = defs.resolve_job_def("everything_job").execute_in_process(instance=instance, raise_on_error=False)
+    failures = [e.message for e in result.all_events if e.is_step_failure]
+    assert result.success, f"pipeline failed: {failures}"
+    return PipelineRun(settings, defs, instance, result)
