@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 import string
+from datetime import datetime, timezone
 from pathlib import Path
 
 import bentoml
@@ -81,8 +82,8 @@ class QuantForecaster:
         values = [row[name][0] for name in self.feature_names]
         if all(v is None for v in values):
             raise NotFound(f"no online features for symbol {symbol!r}; is it in the universe and materialised?")
-        stamps = [v[0] for k, v in row.items() if k.endswith("__ts") and v[0] is not None]
-        as_of = max(stamps).isoformat() if stamps else None
+        stamps = [v[0] for k, v in row.items() if k.endswith("__ts") and v[0]]  # epoch seconds, 0 = none
+        as_of = datetime.fromtimestamp(max(stamps), tz=timezone.utc).isoformat() if stamps else None
         return [math.nan if v is None else float(v) for v in values], as_of
 
     @bentoml.api(route="/api/predict", input_spec=PredictRequest)

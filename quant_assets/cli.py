@@ -12,9 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from quant_assets.settings import PROJECT_ROOT, Settings, load_settings
-
-HOME_MARKER = ".quant-home"
+from quant_assets.settings import HOME_MARKER, PROJECT_ROOT, Settings, load_settings
 
 
 def prepare_home(settings: Settings, fresh: bool) -> None:
@@ -24,8 +22,7 @@ def prepare_home(settings: Settings, fresh: bool) -> None:
         if not (home / HOME_MARKER).exists():
             raise SystemExit(f"refusing to delete {home}: it has no {HOME_MARKER} marker, so it may not be ours")
         shutil.rmtree(home)
-    home.mkdir(parents=True, exist_ok=True)
-    (home / HOME_MARKER).write_text("state directory of quant-assets; safe to delete\n")
+    settings.ensure_home()
     settings.dagster_home.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(PROJECT_ROOT / "dagster.yaml", settings.dagster_home / "dagster.yaml")
 

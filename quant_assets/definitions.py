@@ -48,7 +48,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
 
 
 def build_definitions(settings: Settings) -> Definitions:
-    settings.home.mkdir(parents=True, exist_ok=True)
+    settings.ensure_home()
     return Definitions(
         assets=load_assets_from_modules(ASSET_MODULES),
         asset_checks=[ingestion.validated_bars_schema, ingestion.validated_bars_cover_universe],

@@ -26,6 +26,9 @@ MODEL_NAME = "quant-assets-xgb"
 FEATURE_SERVICE_NAME = "technical_v1"
 
 
+HOME_MARKER = ".quant-home"
+
+
 def _env_path(name: str, default: Path) -> Path:
     value = os.environ.get(name)
     return Path(value).expanduser().resolve() if value else default.resolve()
@@ -41,6 +44,14 @@ class Settings:
     horizon_days: int
     max_weight: float
     extra: dict[str, str] = field(default_factory=dict)
+
+    def ensure_home(self) -> Path:
+        """Create the state directory; mark it as ours if it is new (so ``--fresh`` may empty it later)."""
+        is_new = not self.home.exists() or not any(self.home.iterdir())
+        self.mlflow_dir.mkdir(parents=True, exist_ok=True)
+        if is_new:
+            (self.home / HOME_MARKER).write_text("state directory of quant-assets; safe to delete\n")
+        return self.home
 
     @property
     def lake_dir(self) -> Path:

@@ -42,11 +42,11 @@ def raw_bars(context: AssetExecutionContext, platform: PlatformConfig) -> pd.Dat
     group_name="market_data",
     outs={
         "validated_bars": AssetOut(description="Bars that passed every rule, one per (symbol, date).",
-                                   freshness_policy=BARS_FRESHNESS, kinds={"pandas"}),
+                                   freshness_policy=BARS_FRESHNESS, kinds={"pandas"},
+                                   automation_condition=AutomationCondition.eager()),
         "quarantined_bars": AssetOut(description="Rejected bars, kept with the reasons they failed.",
-                                     kinds={"pandas"}),
+                                     kinds={"pandas"}, automation_condition=AutomationCondition.eager()),
     },
-    automation_condition=AutomationCondition.eager(),
 )
 def validate_bars(context: AssetExecutionContext, raw_bars: pd.DataFrame):
     valid, quarantined = split_valid_bars(raw_bars)

@@ -31,18 +31,19 @@ def champion_model(
 ) -> dict:
     """The model that serves: the challenger if it beats the current champion on the challenger's hold-out."""
     current = registry.version_by_alias(CHAMPION)
-    challenger_version = model_candidate["version"]
+    current_version = None if current is None else str(current.version)
+    challenger_version = str(model_candidate["version"])
     comparison: dict[str, dict[str, float]] = {"challenger": model_candidate["metrics"]}
-    if current is None:
+    if current_version is None:
         promote, reason = True, "no champion yet"
-    elif current.version == challenger_version:
+    elif current_version == challenger_version:
         promote, reason = False, "challenger is already the champion"
     else:
         window = training_set[(training_set["date"] >= model_candidate["valid_start"])
                               & (training_set["date"] <= model_candidate["valid_end"])]
         label = label_column(model_candidate["horizon_days"])
-        champion_features = registry.candidate_record(current.version)["feature_names"]
-        champion_predictions = predict_returns(registry.load_model(current.version), window[champion_features])
+        champion_features = registry.candidate_record(current_version)["feature_names"]
+        champion_predictions = predict_returns(registry.load_model(current_version), window[champion_features])
         comparison["champion"] = regression_metrics(window[label].to_numpy(), champion_predictions,
                                                     window["date"].to_numpy())
         promote, reason = challenger_wins(comparison["challenger"], comparison["champion"])
@@ -51,7 +52,7 @@ def champion_model(
     registry.tag_version(challenger_version, {"gate_decision": decision, "gate_reason": reason})
     if promote:
         registry.set_alias(CHAMPION, challenger_version)
-    champion_version = challenger_version if promote else current.version
+    champion_version = challenger_version if promote else current_version
     context.log.info(f"challenger v{challenger_version} {decision}: {reason}; champion is v{champion_version}")
     record = model_candidate if champion_version == challenger_version else registry.candidate_record(champion_version)
     context.add_output_metadata({

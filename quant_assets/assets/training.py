@@ -31,15 +31,14 @@ def dataset_fingerprint(frame: pd.DataFrame) -> str:
     return hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()[:16]
 
 
-@asset(group_name="training", required_resource_keys={"mlflow"}, kinds={"xgboost", "mlflow"})
-def model_candidate(
-    context: AssetExecutionContext,
-    training_set: pd.DataFrame,
-    feast: FeastResource,
-    registry: ModelRegistry,
-    platform: PlatformConfig,
-) -> dict:
+# dagster-mlflow's resource is function-style, so this asset takes all its resources by key.
+@asset(group_name="training", required_resource_keys={"mlflow", "feast", "registry", "platform"},
+       kinds={"xgboost", "mlflow"})
+def model_candidate(context: AssetExecutionContext, training_set: pd.DataFrame) -> dict:
     """XGBoost on the most recent hold-out (purged by the horizon), next to naive baselines."""
+    feast: FeastResource = context.resources.feast
+    registry: ModelRegistry = context.resources.registry
+    platform: PlatformConfig = context.resources.platform
     label = label_column(platform.horizon_days)
     feature_names = feast.feature_names
     split = holdout_split(training_set["date"], valid_fraction=platform.valid_fraction,

@@ -20,15 +20,16 @@ MONITORING_KEY = AssetKey("model_monitoring")
 DEFAULT_COOLDOWN_SECONDS = 6 * 60 * 60
 
 
-def evaluate_drift(context: SensorEvaluationContext, cooldown_seconds: float, now: float) -> SensorResult | SkipReason:
+def evaluate_drift(context: SensorEvaluationContext, cooldown_seconds: float, now: float) -> SensorResult:
     """Pure decision over the newest ``model_monitoring`` materialization and the cursor's last request."""
-    event = context.instance.get_latest_materialization_event(MONITORING_KEY)
-    if event is None or event.asset_materialization is None:
-        return SkipReason("model_monitoring has never been materialised")
+    records = context.instance.fetch_materializations(MONITORING_KEY, limit=1).records
+    if not records or records[0].asset_materialization is None:
+        return SensorResult(skip_reason=SkipReason("model_monitoring has never been materialised"))
+    event = records[0]
     metadata = {k: v.value for k, v in event.asset_materialization.metadata.items()}
     cursor = json.loads(context.cursor) if context.cursor else {}
     if cursor.get("storage_id") == event.storage_id:
-        return SkipReason(f"already evaluated monitoring event {event.storage_id}")
+        return SensorResult(skip_reason=SkipReason(f"already evaluated monitoring event {event.storage_id}"))
     new_cursor = {**cursor, "storage_id": event.storage_id}
     if not metadata.get("degraded"):
         return SensorResult(skip_reason=SkipReason(

@@ -12,7 +12,7 @@ import pandas as pd
 from quant_assets.core.schemas import BAR_COLUMNS, PRICE_COLUMNS
 
 
-def _rule_reasons(bars: pd.DataFrame) -> dict[str, pd.Series]:
+def _rule_reasons(bars: pd.DataFrame, today: pd.Timestamp) -> dict[str, pd.Series]:
     prices = bars[list(PRICE_COLUMNS)]
     missing = bars[list(BAR_COLUMNS)].isna().any(axis=1)
     finite = np.isfinite(prices.to_numpy(dtype=float, na_value=np.nan)).all(axis=1)
@@ -26,22 +26,25 @@ def _rule_reasons(bars: pd.DataFrame) -> dict[str, pd.Series]:
         "OHLC inconsistent (need low <= min(open, close) <= max(open, close) <= high)": (
             ~missing & ((bars["low"] > lower) | (upper > bars["high"]))
         ),
+        "date in the future": bars["date"] > today,
+        "weekend date (markets closed)": bars["date"].dt.dayofweek >= 5,
         "duplicate (symbol, date)": bars.duplicated(["symbol", "date"], keep="last"),
     }
 
 
-def split_valid_bars(bars: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split_valid_bars(bars: pd.DataFrame, today: pd.Timestamp | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return ``(valid, quarantined)``.
 
     ``valid`` has the bar columns with float prices/volume, sorted by symbol and date.
     ``quarantined`` has the original columns plus ``reason`` (all failed rules, joined by "; ").
-    For duplicated (symbol, date) the last row wins, as a later correction should.
+    For duplicated (symbol, date) the last row wins, as a later correction should. ``today`` (default:
+    the current date) bounds dates: a bar dated after it cannot be real.
     """
     missing_cols = [c for c in BAR_COLUMNS if c not in bars.columns]
     if missing_cols:
         raise ValueError(f"bars are missing required column(s): {', '.join(missing_cols)}")
     bars = bars.reset_index(drop=True)
-    reasons = _rule_reasons(bars)
+    reasons = _rule_reasons(bars, pd.Timestamp.now().normalize() if today is None else pd.Timestamp(today))
     flags = pd.DataFrame(reasons)
     bad = flags.any(axis=1)
     reason_text = flags.apply(lambda row: "; ".join(name for name, hit in row.items() if hit), axis=1)

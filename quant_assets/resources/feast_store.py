@@ -89,6 +89,12 @@ class FeastResource(ConfigurableResource):
         return self.store().get_historical_features(entity_df=entities, features=service).to_df()
 
     def online_features(self, symbols: list[str]) -> pd.DataFrame:
+        """Newest features per symbol plus ``event_timestamp`` (UTC; NaT when the store has none)."""
         service = self.store().get_feature_service(self.feature_service_name)
         response = self.store().get_online_features(features=service, entity_rows=[{"symbol": s} for s in symbols])
-        return response.to_df(include_event_timestamps=True)
+        frame = response.to_df(include_event_timestamps=True)
+        stamp_columns = [c for c in frame.columns if c.endswith("__ts")]
+        seconds = frame[stamp_columns].max(axis=1).where(lambda s: s > 0)  # Feast gives epoch seconds, 0 = none
+        frame = frame.drop(columns=stamp_columns)
+        frame["event_timestamp"] = pd.to_datetime(seconds, unit="s", utc=True)
+        return frame

@@ -16,6 +16,17 @@ from quant_assets.core.schemas import BAR_COLUMNS
 
 _NUMERIC = ("open", "high", "low", "close", "volume")
 
+# The mirror we ship stamped every 2018 row (2018-01-02 .. 2018-02-07) with the year 2021; day and month
+# are intact and fall on the 2018 trading calendar (2021-01-02 was a Saturday, 2018-01-02 a Tuesday).
+# The files stay as received; the loader puts the year back. See data/sp500_2013_2018/SOURCES.md.
+MISSTAMPED_YEAR, TRUE_YEAR = 2021, 2018
+
+
+def repair_misstamped_year(dates: pd.Series) -> pd.Series:
+    """Move the dates of the known year defect back to 2018; all other dates are untouched."""
+    wrong = dates.dt.year == MISSTAMPED_YEAR
+    return dates.where(~wrong, dates[wrong] - pd.DateOffset(years=MISSTAMPED_YEAR - TRUE_YEAR))
+
 
 def available_symbols(data_dir: Path) -> list[str]:
     return sorted(p.name.removesuffix("_data.csv") for p in Path(data_dir).glob("*_data.csv"))
@@ -32,7 +43,7 @@ def read_bundled_file(path: Path) -> pd.DataFrame:
     missing = [c for c in BAR_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"{path}: missing column(s) {', '.join(missing)}; found {', '.join(frame.columns)}")
-    frame["date"] = pd.to_datetime(frame["date"], errors="coerce", format="%Y-%m-%d")
+    frame["date"] = repair_misstamped_year(pd.to_datetime(frame["date"], errors="coerce", format="%Y-%m-%d"))
     for column in _NUMERIC:
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
     frame["symbol"] = frame["symbol"].fillna(Path(path).name.removesuffix("_data.csv")).str.strip()

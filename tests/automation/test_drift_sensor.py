@@ -4,19 +4,20 @@ import json
 import shutil
 import time
 
-from dagster import DagsterInstance, build_sensor_context, materialize
+import pandas as pd
+from dagster import DagsterInstance, build_sensor_context, load_assets_from_modules, materialize
 
 from quant_assets.assets.monitoring import model_monitoring
 from quant_assets.automation.sensors import DEFAULT_COOLDOWN_SECONDS, drift_sensor, evaluate_drift
-from quant_assets.definitions import build_resources
+from quant_assets.definitions import ASSET_MODULES, build_resources
+from quant_assets.resources.lake import LakeIOManager
 
 
 def _monitor(pipeline, lake_dir, instance):
-    resources = build_resources(pipeline.settings)
-    from quant_assets.resources.lake import LakeIOManager
-
-    resources["io_manager"] = LakeIOManager(base_dir=str(lake_dir))
-    return materialize([model_monitoring], resources=resources, instance=instance)
+    """Materialise only model_monitoring; its inputs are read from ``lake_dir``."""
+    resources = {**build_resources(pipeline.settings), "io_manager": LakeIOManager(base_dir=str(lake_dir))}
+    return materialize(load_assets_from_modules(ASSET_MODULES), selection=[model_monitoring.key],
+                       resources=resources, instance=instance)
 
 
 def test_healthy_champion_requests_nothing(pipeline):
@@ -32,8 +33,6 @@ def test_degraded_data_requests_one_retraining_then_cools_down(pipeline, tmp_pat
     lake = tmp_path / "lake"
     shutil.copytree(pipeline.settings.lake_dir, lake)
     labels_path = lake / "labels.parquet"
-    import pandas as pd
-
     labels = pd.read_parquet(labels_path)
     label = [c for c in labels.columns if c.startswith("forward_return")][0]
     # A regime change: realised returns three times as volatile and unrelated to the features.

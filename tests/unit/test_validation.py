@@ -75,3 +75,19 @@ def test_file_without_volume_column_is_an_error_naming_file_and_column(tmp_path)
     path.write_text("date,open,high,low,close,Name\n2020-01-02,1,2,0.5,1.5,XYZ\n")
     with pytest.raises(ValueError, match=r"XYZ_data.csv: missing column\(s\) volume"):
         read_bundled_file(path)
+
+
+def test_known_year_defect_is_repaired_on_load():
+    """The mirror stamps 2018 rows as 2021: after loading, the calendar is continuous trading days."""
+    bars = read_bundled_file(BUNDLED_DATA_DIR / "AAL_data.csv")
+    assert bars["date"].max() == pd.Timestamp("2018-02-07")
+    assert (bars["date"].dt.dayofweek < 5).all()
+    assert bars["date"].is_monotonic_increasing
+    assert bars["date"].diff().max() <= pd.Timedelta(days=4)  # long weekends at most
+
+
+def test_future_and_weekend_dates_are_quarantined():
+    bars = pd.DataFrame([bar(date="2020-01-03"), bar(date="2020-01-04"), bar(date="2020-01-06")])
+    valid, quarantined = split_valid_bars(bars, today=pd.Timestamp("2020-01-05"))
+    assert valid["date"].tolist() == [pd.Timestamp("2020-01-03")]
+    assert quarantined["reason"].tolist() == ["weekend date (markets closed)", "date in the future"]
