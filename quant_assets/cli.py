@@ -10,6 +10,7 @@ import os
 import shutil
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from quant_assets.settings import HOME_MARKER, PROJECT_ROOT, Settings, load_settings
@@ -31,15 +32,13 @@ def _run_everything(settings: Settings):
     from dagster import DagsterInstance
 
     from quant_assets.definitions import build_definitions
+    from quant_assets.progress import progress_logger
 
     os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
-    job = build_definitions(settings).resolve_job_def("everything_job")
+    job = build_definitions(settings, loggers={"progress": progress_logger}).resolve_job_def("everything_job")
     with DagsterInstance.get() as instance:
-        return job.execute_in_process(
-            instance=instance,
-            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
-            raise_on_error=False,
-        )
+        return job.execute_in_process(instance=instance, run_config={"loggers": {"progress": {}}},
+                                      raise_on_error=False)
 
 
 def _summary(result, settings: Settings, seconds: float) -> str:
@@ -76,6 +75,8 @@ def _summary(result, settings: Settings, seconds: float) -> str:
 
 
 def demo(fresh: bool) -> int:
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message=".*is currently in beta.*")
     settings = load_settings()
     prepare_home(settings, fresh)
     print(f"quant-assets: materialising the asset graph for {len(settings.symbols)} symbols into {settings.home}",

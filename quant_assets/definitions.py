@@ -47,9 +47,10 @@ def build_resources(settings: Settings) -> dict[str, object]:
     }
 
 
-def build_definitions(settings: Settings) -> Definitions:
+def build_definitions(settings: Settings, loggers: dict | None = None) -> Definitions:
     settings.ensure_home()
     return Definitions(
+        loggers=loggers,
         assets=load_assets_from_modules(ASSET_MODULES),
         asset_checks=[ingestion.validated_bars_schema, ingestion.validated_bars_cover_universe],
         jobs=[ingestion_job, retrain_job, everything_job],

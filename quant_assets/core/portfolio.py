@@ -1,8 +1,9 @@
 """Portfolio weights from forecasts: long-only, per-name cap, PyPortfolioOpt under the hood.
 
 Units: forecasts are simple returns over ``horizon_days`` trading days, annualised by compounding
-(``(1 + r) ** (252 / h) - 1``). Risk is the Ledoit-Wolf shrunk covariance of daily simple returns over the
-last ``lookback`` rows, annualised (x252). Reported return, volatility and Sharpe (risk-free 0) are annual.
+(``(1 + r) ** (252 / h) - 1``). Risk is the Ledoit-Wolf shrunk covariance of daily simple returns over
+the last ``lookback`` rows that all kept names share, annualised (x252). Reported return, volatility and
+Sharpe (risk-free 0) are annual.
 """
 
 from __future__ import annotations
@@ -109,7 +110,9 @@ def optimise_weights(
             f"sum to 1): raise max_weight to at least {1 / len(kept):.2%} or make more symbols usable"
         )
     cap = min(float(max_weight), 1.0)
-    prices = closes[kept].tail(lookback).ffill()
+    # Covariance on the window every kept name shares: zero-filled returns before a young name's first
+    # bar would make it look far less risky than it is.
+    prices = closes[kept].tail(lookback).ffill().dropna()
     covariance = risk_models.CovarianceShrinkage(prices, frequency=TRADING_DAYS_PER_YEAR).ledoit_wolf()
     mu = annualise(expected_returns[kept], horizon_days)
     frontier = EfficientFrontier(mu, covariance, weight_bounds=(0, cap))
