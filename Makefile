@@ -7,6 +7,7 @@ export DAGSTER_HOME ?= $(QUANT_HOME)/dagster
 export BENTOML_HOME ?= $(QUANT_HOME)/bentoml
 export BENTOML_DO_NOT_TRACK := True
 export MLFLOW_ENABLE_TELEMETRY := false
+export PYTHONWARNINGS ?= ignore::DeprecationWarning
 PORT ?= 3001
 
 .PHONY: install demo test dev serve lint clean

@@ -33,3 +33,34 @@ def test_feature_repo_lists_the_core_features():
     finally:
         sys.path.remove(str(FEATURE_REPO_DIR))
     assert tuple(repo_features.TECHNICAL_FEATURES) == tuple(FEATURE_COLUMNS)
+
+
+def test_asset_graph_lineage_snapshot():
+    """The agreed lineage (DESIGN.md); a change to the graph must show up here in review."""
+    from dagster import AssetCheckKey, AssetKey
+
+    from quant_assets.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    lineage = {
+        key.to_user_string(): sorted(p.to_user_string() for p in graph.get(key).parent_keys)
+        for key in graph.get_all_asset_keys()
+    }
+    assert lineage == {
+        "raw_bars": [],
+        "validated_bars": ["raw_bars"],
+        "quarantined_bars": ["raw_bars"],
+        "technical_features": ["validated_bars"],
+        "labels": ["validated_bars"],
+        "feast_feature_views": ["technical_features"],
+        "training_set": ["feast_feature_views", "labels"],
+        "model_candidate": ["training_set"],
+        "champion_model": ["model_candidate", "training_set"],
+        "bento": ["champion_model"],
+        "predictions": ["champion_model", "technical_features"],
+        "portfolio_weights": ["predictions", "validated_bars"],
+        "model_monitoring": ["champion_model", "labels", "technical_features"],
+    }
+    checks = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}
+    assert checks == {("validated_bars", "validated_bars_schema"), ("validated_bars", "validated_bars_cover_universe")}
+    assert graph.get_check_spec(AssetCheckKey(AssetKey("validated_bars"), "validated_bars_schema")).blocking
