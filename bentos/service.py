@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import os
 import string
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import bentoml
@@ -44,7 +44,8 @@ def open_feature_store():
 class PredictRequest(BaseModel):
     symbol: str = Field(min_length=1, max_length=16, description="Ticker symbol, e.g. AAPL")
     features: list[float] | None = Field(
-        default=None, description="Optional feature values in the model's feature order; omit to use the online store"
+        default=None,
+        description="Optional feature values in the model's feature order; omit to use the online store",
     )
 
 
@@ -77,13 +78,17 @@ class QuantForecaster:
         return float(self.calibration_hit_rates[bin_index])
 
     def _online_features(self, symbol: str) -> tuple[list[float], str | None]:
-        response = self.store.get_online_features(features=self.feature_service, entity_rows=[{"symbol": symbol}])
+        response = self.store.get_online_features(
+            features=self.feature_service, entity_rows=[{"symbol": symbol}]
+        )
         row = response.to_dict(include_event_timestamps=True)
         values = [row[name][0] for name in self.feature_names]
         if all(v is None for v in values):
-            raise NotFound(f"no online features for symbol {symbol!r}; is it in the universe and materialised?")
+            raise NotFound(
+                f"no online features for symbol {symbol!r}; is it in the universe and materialised?"
+            )
         stamps = [v[0] for k, v in row.items() if k.endswith("__ts") and v[0]]  # epoch seconds, 0 = none
-        as_of = datetime.fromtimestamp(max(stamps), tz=timezone.utc).isoformat() if stamps else None
+        as_of = datetime.fromtimestamp(max(stamps), tz=UTC).isoformat() if stamps else None
         return [math.nan if v is None else float(v) for v in values], as_of
 
     @bentoml.api(route="/api/predict", input_spec=PredictRequest)

@@ -34,8 +34,12 @@ def offline_features_path(quant_home: str | os.PathLike) -> Path:
 
 def build_feature_definitions(quant_home: str | os.PathLike) -> dict[str, object]:
     """Entity, source, view and service reading the offline Parquet under ``quant_home``."""
-    symbol = Entity(name="symbol", join_keys=["symbol"], value_type=ValueType.STRING,
-                    description="Ticker symbol, upper case")
+    symbol = Entity(
+        name="symbol",
+        join_keys=["symbol"],
+        value_type=ValueType.STRING,
+        description="Ticker symbol, upper case",
+    )
     source = FileSource(
         name="technical_features_source",
         path=str(offline_features_path(quant_home)),
@@ -52,12 +56,17 @@ def build_feature_definitions(quant_home: str | os.PathLike) -> dict[str, object
         online=True,
         description="TA-Lib indicators computed per symbol from validated daily bars.",
     )
-    service = FeatureService(name=FEATURE_SERVICE_NAME, features=[view],
-                             description="Features of the return forecaster, for training and serving.")
+    service = FeatureService(
+        name=FEATURE_SERVICE_NAME,
+        features=[view],
+        description="Features of the return forecaster, for training and serving.",
+    )
     return {"symbol": symbol, "source": source, "view": view, "service": service}
 
 
-_defaults = build_feature_definitions(os.environ.get("QUANT_HOME", Path(__file__).resolve().parent.parent / ".quant"))
+_defaults = build_feature_definitions(
+    os.environ.get("QUANT_HOME", Path(__file__).resolve().parent.parent / ".quant")
+)
 symbol = _defaults["symbol"]
 technical_features_source = _defaults["source"]
 technical_features = _defaults["view"]

@@ -11,7 +11,6 @@ import shutil
 import sys
 import time
 import warnings
-from pathlib import Path
 
 from quant_assets.settings import HOME_MARKER, PROJECT_ROOT, Settings, load_settings
 
@@ -21,7 +20,9 @@ def prepare_home(settings: Settings, fresh: bool) -> None:
     home = settings.home
     if fresh and home.exists():
         if not (home / HOME_MARKER).exists():
-            raise SystemExit(f"refusing to delete {home}: it has no {HOME_MARKER} marker, so it may not be ours")
+            raise SystemExit(
+                f"refusing to delete {home}: it has no {HOME_MARKER} marker, so it may not be ours"
+            )
         shutil.rmtree(home)
     settings.ensure_home()
     settings.dagster_home.mkdir(parents=True, exist_ok=True)
@@ -37,8 +38,9 @@ def _run_everything(settings: Settings):
     os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
     job = build_definitions(settings, loggers={"progress": progress_logger}).resolve_job_def("everything_job")
     with DagsterInstance.get() as instance:
-        return job.execute_in_process(instance=instance, run_config={"loggers": {"progress": {}}},
-                                      raise_on_error=False)
+        return job.execute_in_process(
+            instance=instance, run_config={"loggers": {"progress": {}}}, raise_on_error=False
+        )
 
 
 def _summary(result, settings: Settings, seconds: float) -> str:
@@ -50,7 +52,7 @@ def _summary(result, settings: Settings, seconds: float) -> str:
     m = champion["metrics"]
     lines = [
         "",
-        "quant-assets demo: done in %.0f s" % seconds,
+        f"quant-assets demo: done in {seconds:.0f} s",
         f"  state directory   {settings.home}",
         f"  symbols           {bars['symbol'].nunique()} ({', '.join(sorted(bars['symbol'].unique()))})",
         f"  rows              {len(bars):,} validated, {len(quarantined)} quarantined",
@@ -62,12 +64,15 @@ def _summary(result, settings: Settings, seconds: float) -> str:
         f"{m['rank_ic']:+.3f}",
     ]
     for name, b in champion["baselines"].items():
-        lines.append(f"                    {name:<9} {b['rmse']:.5f}  {b['mae']:.5f}   {b['directional_accuracy']:.3f}"
-                     f"    {b['rank_ic']:+.3f}")
+        lines.append(
+            f"                    {name:<9} {b['rmse']:.5f}  {b['mae']:.5f}   {b['directional_accuracy']:.3f}"
+            f"    {b['rank_ic']:+.3f}"
+        )
     lines += [
         f"  champion          {champion['gate']['decision']} v{champion['gate']['challenger_version']} -> "
         f"champion is v{champion['version']} ({champion['gate']['reason']})",
-        "  top weights       " + ", ".join(f"{r.symbol} {r.weight:.1%}" for r in weights.head(5).itertuples()),
+        "  top weights       "
+        + ", ".join(f"{r.symbol} {r.weight:.1%}" for r in weights.head(5).itertuples()),
         f"  bento             {bento['bento_tag']}   (serve: make serve)",
         "  UI                make dev   (Dagster on http://127.0.0.1:3000)",
     ]
@@ -79,8 +84,11 @@ def demo(fresh: bool) -> int:
     warnings.filterwarnings("ignore", message=".*is currently in beta.*")
     settings = load_settings()
     prepare_home(settings, fresh)
-    print(f"quant-assets: materialising the asset graph for {len(settings.symbols)} symbols into {settings.home}",
-          flush=True)
+    print(
+        f"quant-assets: materialising the asset graph for {len(settings.symbols)} symbols "
+        f"into {settings.home}",
+        flush=True,
+    )
     started = time.perf_counter()
     result = _run_everything(settings)
     if not result.success:

@@ -33,15 +33,19 @@ def build_resources(settings: Settings) -> dict[str, object]:
     return {
         "io_manager": LakeIOManager(base_dir=str(settings.lake_dir)),
         "platform": PlatformConfig(
-            data_dir=str(settings.data_dir), symbols=list(settings.symbols),
-            horizon_days=settings.horizon_days, max_weight=settings.max_weight,
+            data_dir=str(settings.data_dir),
+            symbols=list(settings.symbols),
+            horizon_days=settings.horizon_days,
+            max_weight=settings.max_weight,
         ),
         "feast": FeastResource(repo_dir=str(FEATURE_REPO_DIR), quant_home=str(settings.home)),
-        "mlflow": mlflow_tracking_resource.configured({
-            "experiment_name": "quant-assets",
-            "mlflow_tracking_uri": settings.mlflow_tracking_uri,
-            "artifact_location": settings.mlflow_artifact_root,
-        }),
+        "mlflow": mlflow_tracking_resource.configured(
+            {
+                "experiment_name": "quant-assets",
+                "mlflow_tracking_uri": settings.mlflow_tracking_uri,
+                "artifact_location": settings.mlflow_artifact_root,
+            }
+        ),
         "registry": ModelRegistry(tracking_uri=settings.mlflow_tracking_uri, model_name=MODEL_NAME),
         "bentos": BentoBuilder(bentoml_home=str(settings.bentoml_home), bento_dir=str(BENTO_DIR)),
     }

@@ -32,11 +32,18 @@ class ProgressHandler(logging.Handler):
                 detail = f" {evaluation.check_name}: {'passed' if evaluation.passed else 'FAILED'}"
             elif event.event_type == DagsterEventType.STEP_FAILURE:
                 detail = f": {event.event_specific_data.error.message.strip()}"
-            print(f"{elapsed} {meta['step_key'] or '':<24} {_EVENT_LABEL[event.event_type]}{detail}",
-                  file=self.stream, flush=True)
+            print(
+                f"{elapsed} {meta['step_key'] or '':<24} {_EVENT_LABEL[event.event_type]}{detail}",
+                file=self.stream,
+                flush=True,
+            )
         elif event is None and record.levelno >= logging.WARNING:
-            print(f"{elapsed} {meta['step_key'] if meta else '':<24} {record.levelname}: "
-                  f"{meta['orig_message'] if meta else record.getMessage()}", file=self.stream, flush=True)
+            print(
+                f"{elapsed} {meta['step_key'] if meta else '':<24} {record.levelname}: "
+                f"{meta['orig_message'] if meta else record.getMessage()}",
+                file=self.stream,
+                flush=True,
+            )
 
 
 @logger(description="One line per step on stdout, plus warnings and errors.")

@@ -33,10 +33,14 @@ class PipelineRun:
 @pytest.fixture(scope="session")
 def pipeline(tmp_path_factory) -> PipelineRun:
     home = tmp_path_factory.mktemp("quant_home")
-    settings = Settings(home=home, data_dir=BUNDLED_DATA_DIR, symbols=TEST_SYMBOLS, horizon_days=5, max_weight=0.5)
+    settings = Settings(
+        home=home, data_dir=BUNDLED_DATA_DIR, symbols=TEST_SYMBOLS, horizon_days=5, max_weight=0.5
+    )
     defs = build_definitions(settings)
     instance = DagsterInstance.ephemeral()
-    result = defs.resolve_job_def("everything_job").execute_in_process(instance=instance, raise_on_error=False)
+    result = defs.resolve_job_def("everything_job").execute_in_process(
+        instance=instance, raise_on_error=False
+    )
     failures = [e.message for e in result.all_events if e.is_step_failure]
     assert result.success, f"pipeline failed: {failures}"
     return PipelineRun(settings, defs, instance, result)

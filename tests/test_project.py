@@ -13,15 +13,27 @@ BIN = Path(sys.executable).parent
 
 def test_dagster_definitions_validate(tmp_path):
     env = {**os.environ, "QUANT_HOME": str(tmp_path), "DAGSTER_HOME": str(tmp_path)}
-    completed = subprocess.run([str(BIN / "dagster"), "definitions", "validate", "-w", "workspace.yaml"],
-                               cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    completed = subprocess.run(
+        [str(BIN / "dagster"), "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert completed.returncode == 0, completed.stdout + completed.stderr
 
 
 def test_feast_repo_applies_by_hand(tmp_path):
     env = {**os.environ, "QUANT_HOME": str(tmp_path)}
-    completed = subprocess.run([str(BIN / "feast"), "-c", str(FEATURE_REPO_DIR), "apply"],
-                               cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    completed = subprocess.run(
+        [str(BIN / "feast"), "-c", str(FEATURE_REPO_DIR), "apply"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert (tmp_path / "feast" / "registry.db").exists()
 
@@ -62,5 +74,8 @@ def test_asset_graph_lineage_snapshot():
         "model_monitoring": ["champion_model", "labels", "technical_features"],
     }
     checks = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}
-    assert checks == {("validated_bars", "validated_bars_schema"), ("validated_bars", "validated_bars_cover_universe")}
+    assert checks == {
+        ("validated_bars", "validated_bars_schema"),
+        ("validated_bars", "validated_bars_cover_universe"),
+    }
     assert graph.get_check_spec(AssetCheckKey(AssetKey("validated_bars"), "validated_bars_schema")).blocking

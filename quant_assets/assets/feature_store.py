@@ -1,6 +1,5 @@
 """Feast: register the feature views, fill the offline and online stores, build training sets."""
 
-
 from datetime import timedelta
 
 import pandas as pd
@@ -12,7 +11,9 @@ from quant_assets.resources.feast_store import FeastResource
 from quant_assets.resources.platform import PlatformConfig
 
 
-@asset(group_name="feature_store", automation_condition=AutomationCondition.eager(), kinds={"feast", "parquet"})
+@asset(
+    group_name="feature_store", automation_condition=AutomationCondition.eager(), kinds={"feast", "parquet"}
+)
 def feast_feature_views(
     context: AssetExecutionContext, technical_features: pd.DataFrame, feast: FeastResource
 ) -> dict:
@@ -20,7 +21,9 @@ def feast_feature_views(
     offline_path = feast.write_offline(technical_features)
     feast.apply()
     start = pd.Timestamp(technical_features["date"].min()).tz_localize("UTC").to_pydatetime()
-    end = (pd.Timestamp(technical_features["date"].max()).tz_localize("UTC") + timedelta(days=1)).to_pydatetime()
+    end = (
+        pd.Timestamp(technical_features["date"].max()).tz_localize("UTC") + timedelta(days=1)
+    ).to_pydatetime()
     feast.materialize_online(start, end)
     summary = {
         "offline_path": str(offline_path),
@@ -30,12 +33,14 @@ def feast_feature_views(
         "symbols": int(technical_features["symbol"].nunique()),
         "materialized_until": end.isoformat(),
     }
-    context.add_output_metadata({
-        "dagster/row_count": len(technical_features),
-        "feature_service": feast.feature_service_name,
-        "offline_path": MetadataValue.path(str(offline_path)),
-        "materialized_until": summary["materialized_until"],
-    })
+    context.add_output_metadata(
+        {
+            "dagster/row_count": len(technical_features),
+            "feature_service": feast.feature_service_name,
+            "offline_path": MetadataValue.path(str(offline_path)),
+            "materialized_until": summary["materialized_until"],
+        }
+    )
     return summary
 
 

@@ -1,6 +1,5 @@
 """Technical indicators and forward-return labels, each typed by its pandera schema."""
 
-
 import pandas as pd
 from dagster import AssetExecutionContext, AutomationCondition, asset
 from dagster_pandera import pandera_schema_to_dagster_type
@@ -14,8 +13,12 @@ from quant_assets.resources.platform import PlatformConfig
 TechnicalFeatures = pandera_schema_to_dagster_type(technical_features_schema(FEATURE_COLUMNS))
 
 
-@asset(group_name="features", dagster_type=TechnicalFeatures, automation_condition=AutomationCondition.eager(),
-       kinds={"pandas", "talib"})
+@asset(
+    group_name="features",
+    dagster_type=TechnicalFeatures,
+    automation_condition=AutomationCondition.eager(),
+    kinds={"pandas", "talib"},
+)
 def technical_features(context: AssetExecutionContext, validated_bars: pd.DataFrame) -> pd.DataFrame:
     """TA-Lib indicators per (symbol, date), each using only bars up to that date's close."""
     features = build_features(validated_bars)
@@ -25,10 +28,17 @@ def technical_features(context: AssetExecutionContext, validated_bars: pd.DataFr
 
 
 @asset(group_name="features", automation_condition=AutomationCondition.eager(), kinds={"pandas"})
-def labels(context: AssetExecutionContext, validated_bars: pd.DataFrame, platform: PlatformConfig) -> pd.DataFrame:
+def labels(
+    context: AssetExecutionContext, validated_bars: pd.DataFrame, platform: PlatformConfig
+) -> pd.DataFrame:
     """Forward returns over the horizon; kept apart from features and joined only at training time."""
     frame = forward_returns(validated_bars, platform.horizon_days)
     labels_schema(label_column(platform.horizon_days)).validate(frame)
-    context.add_output_metadata({**frame_metadata(frame), "horizon_days": platform.horizon_days,
-                                 "label": label_column(platform.horizon_days)})
+    context.add_output_metadata(
+        {
+            **frame_metadata(frame),
+            "horizon_days": platform.horizon_days,
+            "label": label_column(platform.horizon_days),
+        }
+    )
     return frame

@@ -1,6 +1,5 @@
 """Market data layers: raw bars as received, then validated bars plus a quarantine of bad rows."""
 
-
 from datetime import timedelta
 from pathlib import Path
 
@@ -41,11 +40,17 @@ def raw_bars(context: AssetExecutionContext, platform: PlatformConfig) -> pd.Dat
 @multi_asset(
     group_name="market_data",
     outs={
-        "validated_bars": AssetOut(description="Bars that passed every rule, one per (symbol, date).",
-                                   freshness_policy=BARS_FRESHNESS, kinds={"pandas"},
-                                   automation_condition=AutomationCondition.eager()),
-        "quarantined_bars": AssetOut(description="Rejected bars, kept with the reasons they failed.",
-                                     kinds={"pandas"}, automation_condition=AutomationCondition.eager()),
+        "validated_bars": AssetOut(
+            description="Bars that passed every rule, one per (symbol, date).",
+            freshness_policy=BARS_FRESHNESS,
+            kinds={"pandas"},
+            automation_condition=AutomationCondition.eager(),
+        ),
+        "quarantined_bars": AssetOut(
+            description="Rejected bars, kept with the reasons they failed.",
+            kinds={"pandas"},
+            automation_condition=AutomationCondition.eager(),
+        ),
     },
 )
 def validate_bars(context: AssetExecutionContext, raw_bars: pd.DataFrame):
@@ -60,13 +65,18 @@ def validate_bars(context: AssetExecutionContext, raw_bars: pd.DataFrame):
         metadata={
             "dagster/row_count": len(quarantined),
             "reasons": MetadataValue.json(reasons),
-            "rows": MetadataValue.md(quarantined.head(50).to_markdown(index=False) if len(quarantined) else "_none_"),
+            "rows": MetadataValue.md(
+                quarantined.head(50).to_markdown(index=False) if len(quarantined) else "_none_"
+            ),
         },
     )
 
 
-@asset_check(asset="validated_bars", blocking=True,
-             description="ValidBars pandera schema: types, positive prices, OHLC order, unique (symbol, date).")
+@asset_check(
+    asset="validated_bars",
+    blocking=True,
+    description="ValidBars pandera schema: types, positive prices, OHLC order, unique (symbol, date).",
+)
 def validated_bars_schema(validated_bars: pd.DataFrame) -> AssetCheckResult:
     try:
         VALID_BARS_SCHEMA.validate(validated_bars, lazy=True)
@@ -76,8 +86,10 @@ def validated_bars_schema(validated_bars: pd.DataFrame) -> AssetCheckResult:
             passed=False,
             severity=AssetCheckSeverity.ERROR,
             description=f"{len(cases)} schema violation(s); downstream assets are not updated",
-            metadata={"failure_cases": MetadataValue.md(cases.head(30).to_markdown(index=False)),
-                      "failed_checks": MetadataValue.json(sorted(cases["check"].astype(str).unique().tolist()))},
+            metadata={
+                "failure_cases": MetadataValue.md(cases.head(30).to_markdown(index=False)),
+                "failed_checks": MetadataValue.json(sorted(cases["check"].astype(str).unique().tolist())),
+            },
         )
     return AssetCheckResult(passed=True, metadata={"rows": len(validated_bars)})
 

@@ -1,6 +1,5 @@
 """Metadata helpers shared by assets: row counts, schemas and small markdown previews."""
 
-
 import pandas as pd
 from dagster import MetadataValue, TableColumn, TableSchema
 
@@ -10,7 +9,9 @@ def frame_metadata(frame: pd.DataFrame, preview_rows: int = 5) -> dict[str, obje
     metadata: dict[str, object] = {
         "dagster/row_count": len(frame),
         "dagster/column_schema": schema,
-        "preview": MetadataValue.md(frame.head(preview_rows).to_markdown(index=False) if len(frame) else "_empty_"),
+        "preview": MetadataValue.md(
+            frame.head(preview_rows).to_markdown(index=False) if len(frame) else "_empty_"
+        ),
     }
     if "symbol" in frame.columns:
         metadata["symbols"] = int(frame["symbol"].nunique())

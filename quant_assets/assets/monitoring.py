@@ -1,6 +1,5 @@
 """Realised error of the champion on recent labelled data: what the drift sensor watches."""
 
-
 import pandas as pd
 from dagster import AssetExecutionContext, AutomationCondition, asset
 
@@ -27,12 +26,20 @@ def model_monitoring(
     recent = labelled[labelled["date"].isin(recent_dates)]
     model = registry.load_model(champion_model["version"])
     drift = assess_error_drift(
-        recent[label].to_numpy(), predict_returns(model, recent[champion_model["feature_names"]]),
-        reference_rmse=champion_model["metrics"]["rmse"], tolerance=platform.drift_tolerance,
+        recent[label].to_numpy(),
+        predict_returns(model, recent[champion_model["feature_names"]]),
+        reference_rmse=champion_model["metrics"]["rmse"],
+        tolerance=platform.drift_tolerance,
     )
-    report = {**drift.as_dict(), "model_version": champion_model["version"],
-              "window_start": str(recent_dates.min().date()), "window_end": str(recent_dates.max().date())}
+    report = {
+        **drift.as_dict(),
+        "model_version": champion_model["version"],
+        "window_start": str(recent_dates.min().date()),
+        "window_end": str(recent_dates.max().date()),
+    }
     context.add_output_metadata({k: v for k, v in report.items()})
     if drift.degraded:
-        context.log.warning(f"champion v{champion_model['version']} degraded: RMSE x{drift.ratio:.2f} of validation")
+        context.log.warning(
+            f"champion v{champion_model['version']} degraded: RMSE x{drift.ratio:.2f} of validation"
+        )
     return report

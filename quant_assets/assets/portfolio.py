@@ -1,6 +1,5 @@
 """From the champion's forecasts to portfolio weights."""
 
-
 import pandas as pd
 from dagster import AssetExecutionContext, AutomationCondition, MetadataValue, asset
 
@@ -21,7 +20,10 @@ def latest_rows(features: pd.DataFrame) -> pd.DataFrame:
 
 @asset(group_name="portfolio", automation_condition=AutomationCondition.eager(), kinds={"xgboost", "pandas"})
 def predictions(
-    context: AssetExecutionContext, technical_features: pd.DataFrame, champion_model: dict, registry: ModelRegistry
+    context: AssetExecutionContext,
+    technical_features: pd.DataFrame,
+    champion_model: dict,
+    registry: ModelRegistry,
 ) -> pd.DataFrame:
     """Next-horizon expected return and direction confidence per symbol, from its newest features."""
     latest = latest_rows(technical_features)
@@ -29,40 +31,57 @@ def predictions(
     predicted = predict_returns(model, latest[champion_model["feature_names"]])
     calibration = DirectionCalibration(**{k: tuple(v) for k, v in champion_model["calibration"].items()})
     newest = latest["date"].max()
-    frame = pd.DataFrame({
-        "symbol": latest["symbol"],
-        "as_of": latest["date"],
-        "prediction": predicted,
-        "confidence": direction_confidence(predicted, calibration),
-        "stale": (newest - latest["date"]).dt.days > STALE_AFTER_DAYS,
-        "model_version": champion_model["version"],
-        "horizon_days": champion_model["horizon_days"],
-    })
-    context.add_output_metadata({**frame_metadata(frame.sort_values("prediction", ascending=False), 10),
-                                 "model_version": champion_model["version"], "stale": int(frame["stale"].sum())})
+    frame = pd.DataFrame(
+        {
+            "symbol": latest["symbol"],
+            "as_of": latest["date"],
+            "prediction": predicted,
+            "confidence": direction_confidence(predicted, calibration),
+            "stale": (newest - latest["date"]).dt.days > STALE_AFTER_DAYS,
+            "model_version": champion_model["version"],
+            "horizon_days": champion_model["horizon_days"],
+        }
+    )
+    context.add_output_metadata(
+        {
+            **frame_metadata(frame.sort_values("prediction", ascending=False), 10),
+            "model_version": champion_model["version"],
+            "stale": int(frame["stale"].sum()),
+        }
+    )
     return frame
 
 
 @asset(group_name="portfolio", automation_condition=AutomationCondition.eager(), kinds={"pypfopt"})
 def portfolio_weights(
-    context: AssetExecutionContext, predictions: pd.DataFrame, validated_bars: pd.DataFrame, platform: PlatformConfig
+    context: AssetExecutionContext,
+    predictions: pd.DataFrame,
+    validated_bars: pd.DataFrame,
+    platform: PlatformConfig,
 ) -> pd.DataFrame:
     """Long-only weights with a per-name cap: max Sharpe on forecasts, min volatility if none is positive."""
     fresh = predictions[~predictions["stale"]]
     closes = validated_bars.pivot(index="date", columns="symbol", values="close").sort_index()
     result = optimise_weights(
-        fresh.set_index("symbol")["prediction"], closes,
-        horizon_days=int(predictions["horizon_days"].iloc[0]), max_weight=platform.max_weight,
+        fresh.set_index("symbol")["prediction"],
+        closes,
+        horizon_days=int(predictions["horizon_days"].iloc[0]),
+        max_weight=platform.max_weight,
     )
-    excluded = {**result.excluded, **{s: "stale features" for s in predictions.loc[predictions["stale"], "symbol"]}}
+    excluded = {
+        **result.excluded,
+        **{s: "stale features" for s in predictions.loc[predictions["stale"], "symbol"]},
+    }
     frame = result.weights.rename("weight").rename_axis("symbol").reset_index()
-    context.add_output_metadata({
-        "dagster/row_count": len(frame),
-        "method": result.method,
-        "expected_annual_return": result.expected_annual_return,
-        "annual_volatility": result.annual_volatility,
-        "sharpe_ratio": result.sharpe_ratio,
-        "excluded": MetadataValue.json(excluded),
-        "top_weights": MetadataValue.md(weights_table(result)),
-    })
+    context.add_output_metadata(
+        {
+            "dagster/row_count": len(frame),
+            "method": result.method,
+            "expected_annual_return": result.expected_annual_return,
+            "annual_volatility": result.annual_volatility,
+            "sharpe_ratio": result.sharpe_ratio,
+            "excluded": MetadataValue.json(excluded),
+            "top_weights": MetadataValue.md(weights_table(result)),
+        }
+    )
     return frame

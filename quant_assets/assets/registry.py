@@ -1,6 +1,5 @@
 """The promotion gate: a challenger replaces the champion only when it is better on the same rows."""
 
-
 from datetime import timedelta
 
 import pandas as pd
@@ -20,8 +19,10 @@ def challenger_wins(challenger: dict[str, float], champion: dict[str, float]) ->
     if challenger["rmse"] >= champion["rmse"]:
         return False, f"RMSE {challenger['rmse']:.6f} is not below the champion's {champion['rmse']:.6f}"
     if challenger["directional_accuracy"] < champion["directional_accuracy"]:
-        return False, (f"directional accuracy {challenger['directional_accuracy']:.4f} is below the champion's "
-                       f"{champion['directional_accuracy']:.4f}")
+        return False, (
+            f"directional accuracy {challenger['directional_accuracy']:.4f} is below the champion's "
+            f"{champion['directional_accuracy']:.4f}"
+        )
     return True, f"RMSE {challenger['rmse']:.6f} < {champion['rmse']:.6f} and direction not worse"
 
 
@@ -39,13 +40,18 @@ def champion_model(
     elif current_version == challenger_version:
         promote, reason = False, "challenger is already the champion"
     else:
-        window = training_set[(training_set["date"] >= model_candidate["valid_start"])
-                              & (training_set["date"] <= model_candidate["valid_end"])]
+        window = training_set[
+            (training_set["date"] >= model_candidate["valid_start"])
+            & (training_set["date"] <= model_candidate["valid_end"])
+        ]
         label = label_column(model_candidate["horizon_days"])
         champion_features = registry.candidate_record(current_version)["feature_names"]
-        champion_predictions = predict_returns(registry.load_model(current_version), window[champion_features])
-        comparison["champion"] = regression_metrics(window[label].to_numpy(), champion_predictions,
-                                                    window["date"].to_numpy())
+        champion_predictions = predict_returns(
+            registry.load_model(current_version), window[champion_features]
+        )
+        comparison["champion"] = regression_metrics(
+            window[label].to_numpy(), champion_predictions, window["date"].to_numpy()
+        )
         promote, reason = challenger_wins(comparison["challenger"], comparison["champion"])
 
     decision = "promoted" if promote else "rejected"
@@ -53,13 +59,24 @@ def champion_model(
     if promote:
         registry.set_alias(CHAMPION, challenger_version)
     champion_version = challenger_version if promote else current_version
-    context.log.info(f"challenger v{challenger_version} {decision}: {reason}; champion is v{champion_version}")
-    record = model_candidate if champion_version == challenger_version else registry.candidate_record(champion_version)
-    context.add_output_metadata({
-        "champion_version": champion_version,
-        "challenger_version": challenger_version,
-        "decision": decision,
-        "reason": reason,
-        "comparison": MetadataValue.md(metrics_table(comparison)),
-    })
-    return {**record, "gate": {"decision": decision, "reason": reason, "challenger_version": challenger_version}}
+    context.log.info(
+        f"challenger v{challenger_version} {decision}: {reason}; champion is v{champion_version}"
+    )
+    record = (
+        model_candidate
+        if champion_version == challenger_version
+        else registry.candidate_record(champion_version)
+    )
+    context.add_output_metadata(
+        {
+            "champion_version": champion_version,
+            "challenger_version": challenger_version,
+            "decision": decision,
+            "reason": reason,
+            "comparison": MetadataValue.md(metrics_table(comparison)),
+        }
+    )
+    return {
+        **record,
+        "gate": {"decision": decision, "reason": reason, "challenger_version": challenger_version},
+    }

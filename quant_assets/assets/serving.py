@@ -1,6 +1,5 @@
 """Package the champion with its online feature lookup as a BentoML bento."""
 
-
 import tempfile
 from pathlib import Path
 
@@ -11,7 +10,9 @@ from quant_assets.resources.model_registry import ModelRegistry
 
 
 @asset(group_name="serving", kinds={"bentoml"})
-def bento(context: AssetExecutionContext, champion_model: dict, registry: ModelRegistry, bentos: BentoBuilder) -> dict:
+def bento(
+    context: AssetExecutionContext, champion_model: dict, registry: ModelRegistry, bentos: BentoBuilder
+) -> dict:
     """A bento of ``bentos/service.py`` with the champion's booster and the metadata serving needs."""
     version = champion_model["version"]
     metadata = {

@@ -1,6 +1,5 @@
 """Time-based triggers: bars after the US close, a weekly retrain as a floor under the drift sensor."""
 
-
 from dagster import DefaultScheduleStatus, ScheduleDefinition
 
 from quant_assets.automation.jobs import ingestion_job, retrain_job

@@ -1,6 +1,5 @@
 """The drift sensor: ask for a retraining run when the champion's recent error has degraded."""
 
-
 import json
 import time
 
@@ -32,24 +31,38 @@ def evaluate_drift(context: SensorEvaluationContext, cooldown_seconds: float, no
         return SensorResult(skip_reason=SkipReason(f"already evaluated monitoring event {event.storage_id}"))
     new_cursor = {**cursor, "storage_id": event.storage_id}
     if not metadata.get("degraded"):
-        return SensorResult(skip_reason=SkipReason(
-            f"healthy: recent RMSE {metadata.get('realised_rmse'):.6f} is x{metadata.get('ratio'):.2f} of validation"),
-            cursor=json.dumps(new_cursor))
+        return SensorResult(
+            skip_reason=SkipReason(
+                f"healthy: recent RMSE {metadata.get('realised_rmse'):.6f} is "
+                f"x{metadata.get('ratio'):.2f} of validation"
+            ),
+            cursor=json.dumps(new_cursor),
+        )
     since_last = now - cursor.get("last_request_at", 0.0)
     if since_last < cooldown_seconds:
-        return SensorResult(skip_reason=SkipReason(
-            f"degraded (x{metadata.get('ratio'):.2f}) but in cooldown for {cooldown_seconds - since_last:.0f} s more"),
-            cursor=json.dumps(new_cursor))
+        return SensorResult(
+            skip_reason=SkipReason(
+                f"degraded (x{metadata.get('ratio'):.2f}) but in cooldown for "
+                f"{cooldown_seconds - since_last:.0f} s more"
+            ),
+            cursor=json.dumps(new_cursor),
+        )
     return SensorResult(
-        run_requests=[RunRequest(
-            run_key=f"drift-{event.storage_id}",
-            tags={"quant/trigger": "drift", "quant/rmse_ratio": f"{metadata.get('ratio'):.3f}"},
-        )],
+        run_requests=[
+            RunRequest(
+                run_key=f"drift-{event.storage_id}",
+                tags={"quant/trigger": "drift", "quant/rmse_ratio": f"{metadata.get('ratio'):.3f}"},
+            )
+        ],
         cursor=json.dumps({**new_cursor, "last_request_at": now}),
     )
 
 
-@sensor(job=retrain_job, minimum_interval_seconds=300, default_status=DefaultSensorStatus.RUNNING,
-        description="Retrain when the champion's recent RMSE exceeds its validation RMSE by the tolerance.")
+@sensor(
+    job=retrain_job,
+    minimum_interval_seconds=300,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Retrain when the champion's recent RMSE exceeds its validation RMSE by the tolerance.",
+)
 def drift_sensor(context: SensorEvaluationContext):
     return evaluate_drift(context, DEFAULT_COOLDOWN_SECONDS, time.time())

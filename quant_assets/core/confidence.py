@@ -21,7 +21,9 @@ class DirectionCalibration:
         return {"edges": list(self.edges), "hit_rates": list(self.hit_rates), "counts": list(self.counts)}
 
 
-def fit_direction_calibration(predicted: np.ndarray, realised: np.ndarray, n_bins: int = 5) -> DirectionCalibration:
+def fit_direction_calibration(
+    predicted: np.ndarray, realised: np.ndarray, n_bins: int = 5
+) -> DirectionCalibration:
     predicted = np.asarray(predicted, dtype=float)
     realised = np.asarray(realised, dtype=float)
     if len(predicted) < n_bins:
@@ -42,5 +44,7 @@ def fit_direction_calibration(predicted: np.ndarray, realised: np.ndarray, n_bin
 
 def direction_confidence(predicted: np.ndarray, calibration: DirectionCalibration) -> np.ndarray:
     """Probability that each forecast's direction is right, from its |prediction| bin."""
-    bins = np.searchsorted(np.asarray(calibration.edges), np.abs(np.asarray(predicted, dtype=float)), side="right")
+    bins = np.searchsorted(
+        np.asarray(calibration.edges), np.abs(np.asarray(predicted, dtype=float)), side="right"
+    )
     return np.asarray(calibration.hit_rates)[bins]

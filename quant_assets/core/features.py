@@ -86,6 +86,14 @@ def empty_features() -> pd.DataFrame:
     )
 
 
+def _sort_order(codes: np.ndarray, dates: np.ndarray) -> np.ndarray | None:
+    """Stable (symbol code, date) sort order, or None when the rows are already in that order."""
+    step = np.diff(codes)
+    if np.all((step > 0) | ((step == 0) & (dates[1:] >= dates[:-1]))):
+        return None
+    return np.lexsort((dates, codes))
+
+
 def build_features(bars: pd.DataFrame) -> pd.DataFrame:
     """Long OHLCV (``symbol, date, open, high, low, close, volume``) -> ``symbol, date, *FEATURE_COLUMNS``.
 
@@ -100,24 +108,25 @@ def build_features(bars: pd.DataFrame) -> pd.DataFrame:
     if bars.empty:
         return empty_features()
 
-    # Sort by (symbol, date) on integer codes: far cheaper than sort_values on strings for big panels.
     codes, _ = pd.factorize(bars["symbol"], sort=True)
-    dates = bars["date"].to_numpy()
-    order = np.lexsort((dates, codes))
-    if np.array_equal(order, np.arange(len(order))):
-        order = None  # already sorted: skip the gathers
-    codes = codes if order is None else codes[order]
+    order = _sort_order(codes, bars["date"].to_numpy())
+    if order is not None:
+        codes = codes[order]
     inputs = {}
     for name in PRICE_INPUTS:
         values = bars[name].to_numpy(dtype=np.float64)
         inputs[name] = values if order is None else values[order]
 
-    columns = {name: np.empty(len(codes), dtype=np.float64) for name in FEATURE_COLUMNS}
+    # One (feature, row) block written in place, handed to pandas without a copy.
+    matrix = np.empty((len(FEATURE_COLUMNS), len(codes)), dtype=np.float64)
     bounds = np.flatnonzero(codes[1:] != codes[:-1]) + 1
     for start, stop in zip(np.r_[0, bounds], np.r_[bounds, len(codes)], strict=True):
         one = symbol_features(*(np.ascontiguousarray(inputs[n][start:stop]) for n in PRICE_INPUTS))
-        for name in FEATURE_COLUMNS:
-            columns[name][start:stop] = one[name]
+        for row, name in enumerate(FEATURE_COLUMNS):
+            matrix[row, start:stop] = one[name]
 
+    features = pd.DataFrame(matrix.T, columns=list(FEATURE_COLUMNS), copy=False)
     keys = bars[["symbol", "date"]] if order is None else bars[["symbol", "date"]].take(order)
-    return pd.concat([keys.reset_index(drop=True), pd.DataFrame(columns)], axis=1)
+    features.insert(0, "symbol", keys["symbol"].array)
+    features.insert(1, "date", keys["date"].array)
+    return features

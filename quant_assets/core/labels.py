@@ -21,5 +21,7 @@ def forward_returns(bars: pd.DataFrame, horizon: int) -> pd.DataFrame:
         raise ValueError(f"horizon must be at least 1 trading day, got {horizon}")
     ordered = bars.sort_values(["symbol", "date"])
     future_close = ordered.groupby("symbol", sort=False)["close"].shift(-horizon)
-    labels = ordered[["symbol", "date"]].assign(**{label_column(horizon): future_close / ordered["close"] - 1})
+    labels = ordered[["symbol", "date"]].assign(
+        **{label_column(horizon): future_close / ordered["close"] - 1}
+    )
     return labels.dropna().reset_index(drop=True)

@@ -31,8 +31,12 @@ VALID_BARS_SCHEMA = pa.DataFrameSchema(
         "close": _positive_price,
         "volume": pa.Column(float, pa.Check.ge(0), nullable=False),
     },
-    checks=[pa.Check(_ohlc_consistent, error="OHLC inconsistent: need low <= min(open, close) <= "
-                     "max(open, close) <= high")],
+    checks=[
+        pa.Check(
+            _ohlc_consistent,
+            error="OHLC inconsistent: need low <= min(open, close) <= max(open, close) <= high",
+        )
+    ],
     unique=["symbol", "date"],
     strict=True,
     ordered=False,
@@ -44,8 +48,9 @@ VALID_BARS_SCHEMA = pa.DataFrameSchema(
 
 def technical_features_schema(feature_columns: tuple[str, ...]) -> pa.DataFrameSchema:
     """Features per (symbol, date): NaN is allowed (short histories), infinities are not."""
-    finite_or_nan = pa.Check(lambda s: ~s.isin([float("inf"), float("-inf")]), element_wise=False,
-                             error="infinite value")
+    finite_or_nan = pa.Check(
+        lambda s: ~s.isin([float("inf"), float("-inf")]), element_wise=False, error="infinite value"
+    )
     return pa.DataFrameSchema(
         {
             "symbol": pa.Column(str, nullable=False),

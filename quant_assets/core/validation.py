@@ -32,7 +32,9 @@ def _rule_reasons(bars: pd.DataFrame, today: pd.Timestamp) -> dict[str, pd.Serie
     }
 
 
-def split_valid_bars(bars: pd.DataFrame, today: pd.Timestamp | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split_valid_bars(
+    bars: pd.DataFrame, today: pd.Timestamp | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return ``(valid, quarantined)``.
 
     ``valid`` has the bar columns with float prices/volume, sorted by symbol and date.

@@ -1,6 +1,5 @@
 """Builds the serving bento from a champion, in a child process with its own BENTOML_HOME."""
 
-
 import json
 import os
 import subprocess
@@ -21,11 +20,22 @@ class BentoBuilder(ConfigurableResource):
             json.dump(metadata, handle)
         env = {**os.environ, "BENTOML_HOME": self.bentoml_home, "BENTOML_DO_NOT_TRACK": "True"}
         completed = subprocess.run(
-            [sys.executable, str(Path(self.bento_dir) / "package.py"),
-             "--model-file", str(model_file), "--metadata", handle.name],
-            capture_output=True, text=True, env=env, timeout=600,
+            [
+                sys.executable,
+                str(Path(self.bento_dir) / "package.py"),
+                "--model-file",
+                str(model_file),
+                "--metadata",
+                handle.name,
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
         )
         Path(handle.name).unlink(missing_ok=True)
         if completed.returncode != 0:
-            raise RuntimeError(f"bento build failed (exit {completed.returncode}):\n{completed.stderr[-3000:]}")
+            raise RuntimeError(
+                f"bento build failed (exit {completed.returncode}):\n{completed.stderr[-3000:]}"
+            )
         return json.loads(completed.stdout.strip().splitlines()[-1])

@@ -4,7 +4,6 @@ Configuration is the repo's own ``feature_store.yaml`` with ``${QUANT_HOME}`` fi
 resource (not from the process environment), so several state directories can coexist in one process.
 """
 
-
 import importlib.util
 import string
 from datetime import datetime
@@ -79,7 +78,9 @@ class FeastResource(ConfigurableResource):
         self.store().apply([d["symbol"], d["view"], d["service"]])
 
     def materialize_online(self, start: datetime, end: datetime) -> None:
-        self.store().materialize(start_date=start, end_date=end, feature_views=[self.definitions["view"].name])
+        self.store().materialize(
+            start_date=start, end_date=end, feature_views=[self.definitions["view"].name]
+        )
 
     def historical_features(self, entity_df: pd.DataFrame) -> pd.DataFrame:
         """Point-in-time join: each entity row gets the newest features with event time <= its own."""
@@ -91,10 +92,14 @@ class FeastResource(ConfigurableResource):
     def online_features(self, symbols: list[str]) -> pd.DataFrame:
         """Newest features per symbol plus ``event_timestamp`` (UTC; NaT when the store has none)."""
         service = self.store().get_feature_service(self.feature_service_name)
-        response = self.store().get_online_features(features=service, entity_rows=[{"symbol": s} for s in symbols])
+        response = self.store().get_online_features(
+            features=service, entity_rows=[{"symbol": s} for s in symbols]
+        )
         frame = response.to_df(include_event_timestamps=True)
         stamp_columns = [c for c in frame.columns if c.endswith("__ts")]
-        seconds = frame[stamp_columns].max(axis=1).where(lambda s: s > 0)  # Feast gives epoch seconds, 0 = none
+        seconds = (
+            frame[stamp_columns].max(axis=1).where(lambda s: s > 0)
+        )  # Feast gives epoch seconds, 0 = none
         frame = frame.drop(columns=stamp_columns)
         frame["event_timestamp"] = pd.to_datetime(seconds, unit="s", utc=True)
         return frame

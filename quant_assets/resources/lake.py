@@ -4,7 +4,6 @@ The embedded default is a folder on local disk; the path layout mirrors asset ke
 (``lake/<key>/<parts>.parquet``) so a person can open any layer with pandas or duckdb.
 """
 
-
 import json
 from pathlib import Path
 from typing import Any

@@ -6,7 +6,6 @@ platform's state directory first; MLflow would otherwise put them in ``./mlruns`
 current directory happens to be.
 """
 
-
 import mlflow
 from dagster import InitResourceContext, resource
 from dagster_mlflow import mlflow_tracking
@@ -22,8 +21,7 @@ def ensure_experiment(tracking_uri: str, name: str, artifact_location: str) -> s
 
 
 @resource(
-    config_schema={**mlflow_tracking.config_schema.as_field().config_type.fields,
-                   "artifact_location": str},
+    config_schema={**mlflow_tracking.config_schema.as_field().config_type.fields, "artifact_location": str},
     description="dagster-mlflow tracking with the experiment's artifacts kept under QUANT_HOME.",
 )
 def mlflow_tracking_resource(context: InitResourceContext) -> MlFlow:

@@ -3,7 +3,6 @@
 Aliases replace the deprecated stages: ``champion`` is what serves, ``challenger`` the newest candidate.
 """
 
-
 from pathlib import Path
 
 import mlflow

@@ -1,6 +1,5 @@
 """Run-wide knobs of the pipeline (universe, horizon, limits), set from the environment by definitions."""
 
-
 from dagster import ConfigurableResource
 
 

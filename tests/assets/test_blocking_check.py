@@ -13,8 +13,17 @@ def test_schema_violation_blocks_features(tmp_path):
     def broken_validated_bars() -> pd.DataFrame:
         """What a bug in validation would let through: a duplicate date and a negative price."""
         dates = pd.to_datetime(["2020-01-02", "2020-01-02", "2020-01-03"])
-        return pd.DataFrame({"symbol": "AAA", "date": dates, "open": [1.0, 1.0, -1.0], "high": [2.0, 2.0, 2.0],
-                             "low": [0.5, 0.5, 0.5], "close": [1.5, 1.5, 1.5], "volume": [10.0, 10.0, 10.0]})
+        return pd.DataFrame(
+            {
+                "symbol": "AAA",
+                "date": dates,
+                "open": [1.0, 1.0, -1.0],
+                "high": [2.0, 2.0, 2.0],
+                "low": [0.5, 0.5, 0.5],
+                "close": [1.5, 1.5, 1.5],
+                "volume": [10.0, 10.0, 10.0],
+            }
+        )
 
     instance = DagsterInstance.ephemeral()
     result = materialize(
@@ -35,8 +44,17 @@ def test_valid_bars_pass_the_check_and_flow(tmp_path):
     def good_validated_bars() -> pd.DataFrame:
         dates = pd.bdate_range("2020-01-01", periods=30)
         close = pd.Series(range(30), dtype=float) + 10
-        return pd.DataFrame({"symbol": "AAA", "date": dates, "open": close, "high": close + 1, "low": close - 1,
-                             "close": close, "volume": 100.0})
+        return pd.DataFrame(
+            {
+                "symbol": "AAA",
+                "date": dates,
+                "open": close,
+                "high": close + 1,
+                "low": close - 1,
+                "close": close,
+                "volume": 100.0,
+            }
+        )
 
     instance = DagsterInstance.ephemeral()
     result = materialize(

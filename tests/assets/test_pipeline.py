@@ -10,9 +10,21 @@ from quant_assets.core.features import FEATURE_COLUMNS
 from quant_assets.core.labels import label_column
 from quant_assets.resources.model_registry import CHALLENGER, CHAMPION
 
-ALL_ASSETS = ("raw_bars", "validated_bars", "quarantined_bars", "technical_features", "labels",
-              "feast_feature_views", "training_set", "model_candidate", "champion_model", "bento",
-              "predictions", "portfolio_weights", "model_monitoring")
+ALL_ASSETS = (
+    "raw_bars",
+    "validated_bars",
+    "quarantined_bars",
+    "technical_features",
+    "labels",
+    "feast_feature_views",
+    "training_set",
+    "model_candidate",
+    "champion_model",
+    "bento",
+    "predictions",
+    "portfolio_weights",
+    "model_monitoring",
+)
 
 
 def test_every_asset_is_materialised_with_metadata(pipeline):
@@ -20,7 +32,9 @@ def test_every_asset_is_materialised_with_metadata(pipeline):
         event = pipeline.instance.get_latest_materialization_event(AssetKey(key))
         assert event is not None, key
         assert event.asset_materialization.metadata, f"{key} has no metadata"
-    meta = pipeline.instance.get_latest_materialization_event(AssetKey("validated_bars")).asset_materialization.metadata
+    meta = pipeline.instance.get_latest_materialization_event(
+        AssetKey("validated_bars")
+    ).asset_materialization.metadata
     assert meta["dagster/row_count"].value == len(pipeline.value("validated_bars"))
 
 
@@ -93,7 +107,9 @@ def test_model_beats_nothing_it_should_not_claim(pipeline):
     zero_rmse = float(np.sqrt(np.mean(holdout[label] ** 2)))
     assert candidate["baselines"]["zero"]["rmse"] == pytest.approx(zero_rmse)
     assert pd.Timestamp(candidate["train_end"]) < pd.Timestamp(candidate["valid_start"])
-    gap = training[(training["date"] > candidate["train_end"]) & (training["date"] < candidate["valid_start"])]
+    gap = training[
+        (training["date"] > candidate["train_end"]) & (training["date"] < candidate["valid_start"])
+    ]
     assert gap["date"].nunique() == pipeline.settings.horizon_days
 
 
@@ -105,7 +121,9 @@ def test_predictions_and_weights(pipeline):
     weights = pipeline.value("portfolio_weights").set_index("symbol")["weight"]
     assert weights.sum() == pytest.approx(1.0)
     assert (weights >= 0).all() and (weights <= pipeline.settings.max_weight + 1e-6).all()
-    meta = pipeline.instance.get_latest_materialization_event(AssetKey("portfolio_weights")).asset_materialization.metadata
+    meta = pipeline.instance.get_latest_materialization_event(
+        AssetKey("portfolio_weights")
+    ).asset_materialization.metadata
     assert meta["method"].value in ("max_sharpe", "min_volatility")
 
 
@@ -117,7 +135,7 @@ def test_bento_is_built_from_the_champion(pipeline):
 
 
 def test_retraining_on_the_same_data_does_not_replace_the_champion(pipeline):
-    """The gate needs a strictly better challenger: an identical retrain is rejected and serving is untouched."""
+    """The gate needs a strictly better challenger: an identical retrain is rejected, serving untouched."""
     first = pipeline.value("champion_model")
     result = pipeline.defs.resolve_job_def("retrain_job").execute_in_process(instance=pipeline.instance)
     second = result.asset_value("champion_model")
@@ -128,6 +146,9 @@ def test_retraining_on_the_same_data_does_not_replace_the_champion(pipeline):
     assert second["version"] == first["version"]
     client = mlflow.MlflowClient(tracking_uri=pipeline.settings.mlflow_tracking_uri)
     assert str(client.get_model_version_by_alias("quant-assets-xgb", CHAMPION).version) == first["version"]
-    assert str(client.get_model_version_by_alias("quant-assets-xgb", CHALLENGER).version) == challenger["version"]
+    assert (
+        str(client.get_model_version_by_alias("quant-assets-xgb", CHALLENGER).version)
+        == challenger["version"]
+    )
     tags = client.get_model_version("quant-assets-xgb", challenger["version"]).tags
     assert tags["gate_decision"] == "rejected"

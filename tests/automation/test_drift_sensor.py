@@ -16,8 +16,12 @@ from quant_assets.resources.lake import LakeIOManager
 def _monitor(pipeline, lake_dir, instance):
     """Materialise only model_monitoring; its inputs are read from ``lake_dir``."""
     resources = {**build_resources(pipeline.settings), "io_manager": LakeIOManager(base_dir=str(lake_dir))}
-    return materialize(load_assets_from_modules(ASSET_MODULES), selection=[model_monitoring.key],
-                       resources=resources, instance=instance)
+    return materialize(
+        load_assets_from_modules(ASSET_MODULES),
+        selection=[model_monitoring.key],
+        resources=resources,
+        instance=instance,
+    )
 
 
 def test_healthy_champion_requests_nothing(pipeline):
@@ -54,10 +58,14 @@ def test_degraded_data_requests_one_retraining_then_cools_down(pipeline, tmp_pat
 
     # A new degraded evaluation inside the cooldown: still no second run.
     _monitor(pipeline, lake, instance)
-    cooling = evaluate_drift(build_sensor_context(instance=instance, cursor=outcome.cursor),
-                             DEFAULT_COOLDOWN_SECONDS, time.time())
+    cooling = evaluate_drift(
+        build_sensor_context(instance=instance, cursor=outcome.cursor), DEFAULT_COOLDOWN_SECONDS, time.time()
+    )
     assert not cooling.run_requests and "cooldown" in cooling.skip_reason.skip_message
     # ...and after the cooldown it asks again.
-    later = evaluate_drift(build_sensor_context(instance=instance, cursor=outcome.cursor),
-                           DEFAULT_COOLDOWN_SECONDS, json.loads(outcome.cursor)["last_request_at"] + DEFAULT_COOLDOWN_SECONDS + 1)
+    later = evaluate_drift(
+        build_sensor_context(instance=instance, cursor=outcome.cursor),
+        DEFAULT_COOLDOWN_SECONDS,
+        json.loads(outcome.cursor)["last_request_at"] + DEFAULT_COOLDOWN_SECONDS + 1,
+    )
     assert len(later.run_requests) == 1

@@ -23,20 +23,30 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def server(pipeline):
     port = _free_port()
-    env = {**os.environ, "QUANT_HOME": str(pipeline.settings.home),
-           "BENTOML_HOME": str(pipeline.settings.bentoml_home), "BENTOML_DO_NOT_TRACK": "True"}
+    env = {
+        **os.environ,
+        "QUANT_HOME": str(pipeline.settings.home),
+        "BENTOML_HOME": str(pipeline.settings.bentoml_home),
+        "BENTOML_DO_NOT_TRACK": "True",
+    }
     bentoml_cli = Path(sys.executable).parent / "bentoml"
     log = open(pipeline.settings.home / "bentoml-serve.log", "wb")
     proc = subprocess.Popen(
         [str(bentoml_cli), "serve", "quant_forecaster:latest", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                raise RuntimeError(f"bentoml serve exited: {(pipeline.settings.home / 'bentoml-serve.log').read_text()[-3000:]}")
+                raise RuntimeError(
+                    "bentoml serve exited: "
+                    + (pipeline.settings.home / "bentoml-serve.log").read_text()[-3000:]
+                )
             try:
                 if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
                     break

@@ -104,12 +104,17 @@ def test_volatility_is_the_annualised_sample_std_of_log_returns():
 
 
 def test_flat_prices_and_zero_volume_give_nan_not_inf():
-    f = build_features(bars_from(np.full(60, 50.0), volume=np.zeros(60, dtype=int)))
-    values = f[list(FEATURE_COLUMNS)].to_numpy()
-    assert not np.isinf(values).any()
-    assert f["bb_width_20"].iloc[-1] == 0.0 and np.isnan(f["bb_pctb_20"].iloc[-1])  # zero-width band
-    assert np.isnan(f["volume_ratio_20"].iloc[-1]) and np.isnan(f["obv_slope_20"].iloc[-1])
-    assert f["volatility_20"].iloc[-1] == 0.0 and f["ret_20d"].iloc[-1] == 0.0
+    """A halted stock: flat close, no volume. Rounding in TA-Lib's running sums leaves close - lower at
+    about -1e-14 over a band of width exactly 0, which would make %B -inf (and break the schema)."""
+    close = np.r_[np.random.default_rng(0).uniform(40, 60, 30), np.full(25, 50.1)]
+    volume = np.r_[np.full(30, 1000), np.zeros(25, dtype=int)]
+    f = build_features(bars_from(close, volume=volume))
+    assert not np.isinf(f[list(FEATURE_COLUMNS)].to_numpy()).any()
+    last = f.iloc[-1]
+    assert np.isnan(last["bb_pctb_20"]) and last["bb_width_20"] == pytest.approx(0.0, abs=1e-12)
+    assert last["ret_20d"] == 0.0 and last["volatility_20"] == pytest.approx(0.0, abs=1e-6)
+    flat = build_features(bars_from(np.full(60, 50.0), volume=np.zeros(60, dtype=int))).iloc[-1]
+    assert flat[["volume_ratio_20", "obv_slope_20", "bb_pctb_20"]].isna().all()
 
 
 # --- independent reference values (ChartSchool examples) ----------------------------------------------------
@@ -215,6 +220,8 @@ def test_symbols_do_not_bleed_and_input_order_does_not_matter():
     shuffled = build_features(mixed.sample(frac=1, random_state=7))
     in_order = build_features(mixed.sort_values(["symbol", "date"]))
     pd.testing.assert_frame_equal(shuffled, in_order)
+    newest_first = pd.concat([part.iloc[::-1] for part in sorted(parts, key=lambda p: p["symbol"].iloc[0])])
+    pd.testing.assert_frame_equal(build_features(newest_first), in_order)  # symbols in order, dates not
     assert shuffled["symbol"].tolist() == sorted(shuffled["symbol"].tolist())
     assert isinstance(shuffled.index, pd.RangeIndex) and len(shuffled) == len(mixed)
     assert list(shuffled.columns) == ["symbol", "date", *FEATURE_COLUMNS]
@@ -224,6 +231,16 @@ def test_symbols_do_not_bleed_and_input_order_does_not_matter():
         together = shuffled[shuffled["symbol"] == symbol].reset_index(drop=True)
         pd.testing.assert_frame_equal(together, alone)
         assert together["date"].is_monotonic_increasing
+
+
+def test_long_unsorted_history_sorts_like_a_short_one():
+    """Over 32,767 distinct dates the 16-bit radix sort is skipped for lexsort: same result either way."""
+    n = 40_000
+    close = 100 * np.exp(np.cumsum(np.random.default_rng(1).normal(0, 0.01, n)))
+    bars = pd.concat([bars_from(close, dates=pd.date_range("1900-01-01", periods=n), symbol=s) for s in "BA"])
+    shuffled = build_features(bars.sample(frac=1, random_state=2))
+    pd.testing.assert_frame_equal(shuffled, build_features(bars.sort_values(["symbol", "date"])))
+    assert shuffled["symbol"].iloc[[0, -1]].tolist() == ["A", "B"]
 
 
 def test_short_history_keeps_rows_with_nan_long_windows():

@@ -40,8 +40,12 @@ def scipy_min_volatility(cov: np.ndarray, cap: float) -> np.ndarray:
     n = len(cov)
     budget = {"type": "eq", "fun": lambda w: w.sum() - 1, "jac": lambda w: np.ones(n)}
     result = minimize(
-        lambda w: w @ cov @ w, np.full(n, 1 / n), jac=lambda w: 2 * cov @ w, method="SLSQP",
-        bounds=[(0, cap)] * n, constraints=[budget],
+        lambda w: w @ cov @ w,
+        np.full(n, 1 / n),
+        jac=lambda w: 2 * cov @ w,
+        method="SLSQP",
+        bounds=[(0, cap)] * n,
+        constraints=[budget],
         options={"ftol": 1e-15, "maxiter": 1000},
     )
     assert result.success, result.message

@@ -22,11 +22,18 @@ def test_young_symbol_is_not_treated_as_low_risk():
 
     rng = np.random.default_rng(5)
     dates = pd.bdate_range("2020-01-01", periods=252)
-    returns = pd.DataFrame({"OLD1": rng.normal(0, 0.010, 252), "OLD2": rng.normal(0, 0.010, 252),
-                            "YOUNG": rng.normal(0, 0.013, 252)}, index=dates)
+    returns = pd.DataFrame(
+        {
+            "OLD1": rng.normal(0, 0.010, 252),
+            "OLD2": rng.normal(0, 0.010, 252),
+            "YOUNG": rng.normal(0, 0.013, 252),
+        },
+        index=dates,
+    )
     closes = 100 * (1 + returns).cumprod()
     closes.loc[dates[:122], "YOUNG"] = np.nan
-    result = optimise_weights(pd.Series({"OLD1": -0.01, "OLD2": -0.01, "YOUNG": -0.01}), closes,
-                              horizon_days=5, max_weight=1.0)
+    result = optimise_weights(
+        pd.Series({"OLD1": -0.01, "OLD2": -0.01, "YOUNG": -0.01}), closes, horizon_days=5, max_weight=1.0
+    )
     assert result.method == "min_volatility"
     assert result.weights["YOUNG"] < min(result.weights["OLD1"], result.weights["OLD2"])

@@ -10,19 +10,29 @@ from quant_assets.sources.bundled import load_bundled_bars, read_bundled_file
 
 
 def bar(symbol="AAA", date="2020-01-02", o=10.0, h=11.0, low=9.0, c=10.5, v=1000.0):
-    return {"symbol": symbol, "date": pd.Timestamp(date), "open": o, "high": h, "low": low, "close": c, "volume": v}
+    return {
+        "symbol": symbol,
+        "date": pd.Timestamp(date),
+        "open": o,
+        "high": h,
+        "low": low,
+        "close": c,
+        "volume": v,
+    }
 
 
 def test_bad_rows_are_quarantined_with_reasons_and_good_rows_flow():
-    bars = pd.DataFrame([
-        bar(date="2020-01-02"),
-        bar(date="2020-01-03", o=np.nan),
-        bar(date="2020-01-06", low=10.8),  # low above open
-        bar(date="2020-01-07", c=-1.0, low=-2.0),
-        bar(date="2020-01-08", v=-5.0),
-        bar(date="2020-01-09", h=np.inf),
-        bar(date="2020-01-10"),
-    ])
+    bars = pd.DataFrame(
+        [
+            bar(date="2020-01-02"),
+            bar(date="2020-01-03", o=np.nan),
+            bar(date="2020-01-06", low=10.8),  # low above open
+            bar(date="2020-01-07", c=-1.0, low=-2.0),
+            bar(date="2020-01-08", v=-5.0),
+            bar(date="2020-01-09", h=np.inf),
+            bar(date="2020-01-10"),
+        ]
+    )
     valid, quarantined = split_valid_bars(bars)
     assert valid["date"].dt.strftime("%Y-%m-%d").tolist() == ["2020-01-02", "2020-01-10"]
     reasons = dict(zip(quarantined["date"].dt.strftime("%m-%d"), quarantined["reason"], strict=True))
