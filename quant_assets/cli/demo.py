@@ -1,11 +1,8 @@
-"""``quant``: the command line of quant-assets.
-
-``quant demo [--fresh]`` materialises the whole asset graph on the configured universe (the bundled
+"""``quant demo [--fresh]`` materialises the whole asset graph on the configured universe (the bundled
 real data by default) in the Dagster instance under ``$QUANT_HOME/dagster`` (so the runs show in the
 UI afterwards) and prints a summary.
 """
 
-import argparse
 import os
 import shutil
 import sys
@@ -99,16 +96,7 @@ def demo(fresh: bool) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="quant", description="quant-assets command line")
-    sub = parser.add_subparsers(dest="command", required=True)
-    demo_parser = sub.add_parser("demo", help="materialise the whole graph on the embedded defaults")
-    demo_parser.add_argument("--fresh", action="store_true", help="start from an empty state directory")
-    args = parser.parse_args(argv)
-    if args.command == "demo":
-        return demo(args.fresh)
-    return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("demo", help="materialise the whole graph on the embedded defaults")
+    parser.add_argument("--fresh", action="store_true", help="start from an empty state directory")
+    parser.set_defaults(handler=lambda args: demo(args.fresh))
