@@ -3,80 +3,75 @@
 from datetime import timedelta
 
 import pandas as pd
-from dagster import AssetExecutionContext, FreshnessPolicy, MetadataValue, asset
+from dagster import AssetExecutionContext, Config, FreshnessPolicy, MetadataValue, asset
 
 from quant_assets.assets.metadata import metrics_table
+from quant_assets.core.gate import decide_promotion
 from quant_assets.core.labels import label_column
-from quant_assets.core.model import predict_returns, regression_metrics
+from quant_assets.core.model import predict_returns
 from quant_assets.resources.model_registry import CHAMPION, ModelRegistry
 
 # A model older than a month is out of date even if it has not drifted.
 MODEL_FRESHNESS = FreshnessPolicy.time_window(fail_window=timedelta(days=30), warn_window=timedelta(days=8))
 
 
-def challenger_wins(challenger: dict[str, float], champion: dict[str, float]) -> tuple[bool, str]:
-    """Default rule: strictly lower RMSE and directional accuracy not worse."""
-    if challenger["rmse"] >= champion["rmse"]:
-        return False, f"RMSE {challenger['rmse']:.6f} is not below the champion's {champion['rmse']:.6f}"
-    if challenger["directional_accuracy"] < champion["directional_accuracy"]:
-        return False, (
-            f"directional accuracy {challenger['directional_accuracy']:.4f} is below the champion's "
-            f"{champion['directional_accuracy']:.4f}"
-        )
-    return True, f"RMSE {challenger['rmse']:.6f} < {champion['rmse']:.6f} and direction not worse"
+class GateConfig(Config):
+    """Optional stricter rule: also require a significant Diebold-Mariano test at this level."""
+
+    dm_alpha: float | None = None
 
 
 @asset(group_name="training", freshness_policy=MODEL_FRESHNESS, kinds={"mlflow"})
 def champion_model(
-    context: AssetExecutionContext, model_candidate: dict, training_set: pd.DataFrame, registry: ModelRegistry
+    context: AssetExecutionContext,
+    config: GateConfig,
+    model_candidate: dict,
+    training_set: pd.DataFrame,
+    registry: ModelRegistry,
 ) -> dict:
-    """The model that serves: the challenger if it beats the current champion on the challenger's hold-out."""
-    current = registry.version_by_alias(CHAMPION)
-    current_version = None if current is None else str(current.version)
+    """The model that serves, after gating the newest challenger against the current champion.
+
+    Each challenger is judged once: if it already carries a decision (say the run is repeated, or the
+    champion was rolled back by hand), the registry's champion is taken as it is.
+    """
     challenger_version = str(model_candidate["version"])
+    current_version = registry.alias_version(CHAMPION)
+    earlier = registry.version_tags(challenger_version).get("gate_decision")
     comparison: dict[str, dict[str, float]] = {"challenger": model_candidate["metrics"]}
-    if current_version is None:
-        promote, reason = True, "no champion yet"
-    elif current_version == challenger_version:
-        promote, reason = False, "challenger is already the champion"
+    if earlier is not None:
+        decision, reason = "unchanged", f"challenger v{challenger_version} was already {earlier}"
+    elif current_version is None:
+        decision, reason = "promoted", "no champion yet"
     else:
-        window = training_set[
-            (training_set["date"] >= model_candidate["valid_start"])
-            & (training_set["date"] <= model_candidate["valid_end"])
-        ]
+        window = training_set[(training_set["date"] >= model_candidate["valid_start"])
+                              & (training_set["date"] <= model_candidate["valid_end"])]
         label = label_column(model_candidate["horizon_days"])
         champion_features = registry.candidate_record(current_version)["feature_names"]
-        champion_predictions = predict_returns(
-            registry.load_model(current_version), window[champion_features]
+        gate = decide_promotion(
+            window[label].to_numpy(),
+            predict_returns(registry.load_model(challenger_version), window[model_candidate["feature_names"]]),
+            predict_returns(registry.load_model(current_version), window[champion_features]),
+            window["date"].to_numpy(),
+            horizon=model_candidate["horizon_days"],
+            dm_alpha=config.dm_alpha,
         )
-        comparison["champion"] = regression_metrics(
-            window[label].to_numpy(), champion_predictions, window["date"].to_numpy()
-        )
-        promote, reason = challenger_wins(comparison["challenger"], comparison["champion"])
-
-    decision = "promoted" if promote else "rejected"
-    registry.tag_version(challenger_version, {"gate_decision": decision, "gate_reason": reason})
-    if promote:
-        registry.set_alias(CHAMPION, challenger_version)
-    champion_version = challenger_version if promote else current_version
-    context.log.info(
-        f"challenger v{challenger_version} {decision}: {reason}; champion is v{champion_version}"
-    )
-    record = (
-        model_candidate
-        if champion_version == challenger_version
-        else registry.candidate_record(champion_version)
-    )
-    context.add_output_metadata(
-        {
-            "champion_version": champion_version,
-            "challenger_version": challenger_version,
-            "decision": decision,
-            "reason": reason,
-            "comparison": MetadataValue.md(metrics_table(comparison)),
-        }
-    )
-    return {
-        **record,
-        "gate": {"decision": decision, "reason": reason, "challenger_version": challenger_version},
-    }
+        comparison = {"challenger": gate.challenger, "champion": gate.champion}
+        decision, reason = ("promoted" if gate.promote else "rejected"), gate.reason
+        registry.tag_version(challenger_version, {"gate_dm_statistic": gate.dm_statistic,
+                                                  "gate_dm_p_value": gate.dm_p_value})
+    if decision != "unchanged":
+        registry.tag_version(challenger_version, {"gate_decision": decision, "gate_reason": reason,
+                                                  "gate_against": current_version or "none"})
+    if decision == "promoted":
+        registry.promote(challenger_version)
+    champion_version = registry.alias_version(CHAMPION)
+    context.log.info(f"challenger v{challenger_version}: {decision} ({reason}); champion is v{champion_version}")
+    record = registry.candidate_record(champion_version)
+    context.add_output_metadata({
+        "champion_version": champion_version,
+        "challenger_version": challenger_version,
+        "decision": decision,
+        "reason": reason,
+        "comparison": MetadataValue.md(metrics_table(comparison)),
+    })
+    return {**record, "gate": {"decision": decision, "reason": reason, "challenger_version": challenger_version}}

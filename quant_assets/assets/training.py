@@ -1,124 +1,177 @@
-"""Train a challenger on the Feast training set and log everything to the Dagster run's MLflow run."""
+"""Evaluate walk-forward, train the challenger, log everything to the Dagster run's MLflow run."""
 
 import hashlib
+import subprocess
 
+import matplotlib.pyplot as plt
 import mlflow
 import numpy as np
 import pandas as pd
-from dagster import AssetExecutionContext, MetadataValue, asset
+from dagster import AssetExecutionContext, Config, MetadataValue, asset
 from mlflow.models import infer_signature
 
+from quant_assets.assets import charts
 from quant_assets.assets.metadata import metrics_table
-from quant_assets.core.confidence import fit_direction_calibration
-from quant_assets.core.labels import label_column
+from quant_assets.core.confidence import cross_fitted_calibration_report, fit_direction_calibration
+from quant_assets.core.labels import label_column, label_span
+from quant_assets.core.metrics import regression_metrics
 from quant_assets.core.model import (
     DEFAULT_XGB_PARAMS,
-    baseline_predictions,
-    holdout_split,
+    feature_importance,
+    model_fingerprint,
     predict_returns,
-    regression_metrics,
     train_regressor,
 )
+from quant_assets.core.walk_forward import WalkForwardConfig, WalkForwardReport, evaluate_walk_forward
 from quant_assets.resources.feast_store import FeastResource
 from quant_assets.resources.model_registry import CHALLENGER, ModelRegistry
 from quant_assets.resources.platform import PlatformConfig
+from quant_assets.settings import PROJECT_ROOT
 
 CANDIDATE_RECORD = "candidate.json"
 
 
+class TrainingConfig(Config):
+    """Walk-forward settings (see README, "How we evaluate")."""
+
+    n_folds: int = 4
+    test_days: int = 63
+    scheme: str = "expanding"
+    train_days: int = 504
+    embargo_days: int = 5
+    extra_seeds: list[int] = [7, 2024]  # besides the platform seed, to measure the spread over seeds
+
+
 def dataset_fingerprint(frame: pd.DataFrame) -> str:
-    return hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()[
-        :16
-    ]
+    return hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()[:16]
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 else "unknown"
+
+
+def _finite(metrics: dict[str, float]) -> dict[str, float]:
+    return {k: float(v) for k, v in metrics.items() if np.isfinite(v)}
+
+
+def _log_report(tracking, report: WalkForwardReport, calibration_report: dict, importance: pd.Series) -> None:
+    for fold in report.folds:
+        step = int(fold["fold"])
+        tracking.log_metrics({f"fold_{k}": v for k, v in _finite(fold["model"]).items()}, step=step)
+        for name, values in fold["baselines"].items():
+            tracking.log_metrics({f"fold_{name}_{k}": v for k, v in _finite(values).items()}, step=step)
+    for name, values in report.summary.items():
+        prefix = "wf" if name == "xgboost" else f"wf_baseline_{name}"
+        tracking.log_metrics({f"{prefix}_{k}": v for k, v in _finite(values).items()})
+    tracking.log_metrics({f"wf_seed_std_{k}": v for k, v in _finite(report.seed_spread).items()})
+    tracking.log_metrics(_finite({"calibration_brier": calibration_report["brier"],
+                                  "calibration_brier_reference": calibration_report["brier_reference"]}))
+    tracking.log_dict(calibration_report, "calibration.json")
+    tracking.log_dict({"folds": report.folds, "summary": report.summary}, "walk_forward.json")
+    for name, figure in (("predicted_vs_realised.png", charts.predicted_vs_realised(report.out_of_fold)),
+                         ("feature_importance.png", charts.importance_bars(importance)),
+                         ("calibration.png", charts.reliability_plot(calibration_report["reliability"]))):
+        tracking.log_figure(figure, name)
+        plt.close(figure)
 
 
 # dagster-mlflow's resource is function-style, so this asset takes all its resources by key.
-@asset(
-    group_name="training",
-    required_resource_keys={"mlflow", "feast", "registry", "platform"},
-    kinds={"xgboost", "mlflow"},
-)
-def model_candidate(context: AssetExecutionContext, training_set: pd.DataFrame) -> dict:
-    """XGBoost on the most recent hold-out (purged by the horizon), next to naive baselines."""
+@asset(group_name="training", required_resource_keys={"mlflow", "feast", "registry", "platform"},
+       kinds={"xgboost", "mlflow"})
+def model_candidate(context: AssetExecutionContext, config: TrainingConfig, training_set: pd.DataFrame) -> dict:
+    """Walk-forward evaluation against baselines, then the challenger: the last fold's model.
+
+    The challenger is trained on exactly the last fold's training rows, so the promotion gate can score
+    it (and the champion) on that fold's test window, which it has never seen.
+    """
     feast: FeastResource = context.resources.feast
     registry: ModelRegistry = context.resources.registry
     platform: PlatformConfig = context.resources.platform
-    label = label_column(platform.horizon_days)
-    feature_names = feast.feature_names
-    split = holdout_split(
-        training_set["date"], valid_fraction=platform.valid_fraction, purge_days=platform.horizon_days
-    )
-    train, valid = training_set[split.train], training_set[split.valid]
-    model = train_regressor(train[feature_names], train[label], seed=platform.seed)
-    predicted = predict_returns(model, valid[feature_names])
-    realised = valid[label].to_numpy()
-    metrics = regression_metrics(realised, predicted, valid["date"].to_numpy())
-    baselines = {
-        name: regression_metrics(realised, p, valid["date"].to_numpy())
-        for name, p in baseline_predictions(train[label], len(valid)).items()
-    }
-    calibration = fit_direction_calibration(predicted, realised)
+    horizon = platform.horizon_days
+    label, feature_names = label_column(horizon), feast.feature_names
+    wf_config = WalkForwardConfig(purge_days=label_span(horizon), n_folds=config.n_folds, test_days=config.test_days,
+                                  scheme=config.scheme, train_days=config.train_days,
+                                  embargo_days=config.embargo_days)
+    seeds = [platform.seed, *[s for s in config.extra_seeds if s != platform.seed]]
+    context.log.info(f"walk-forward: {config.n_folds} folds x {len(seeds)} seeds, {config.scheme} window")
+    report = evaluate_walk_forward(training_set, feature_names, label, wf_config, horizon=horizon, seeds=seeds)
+    oof = report.out_of_fold
+    calibration = fit_direction_calibration(oof["predicted"].to_numpy(), oof["realised"].to_numpy())
+    calibration_report = cross_fitted_calibration_report(oof)
+
+    last = report.folds[-1]
+    train_end, (test_start, test_end) = last["train"].split("..")[1], last["test"].split("..")
+    train_rows = training_set[training_set["date"] <= train_end]
+    test_rows = training_set[(training_set["date"] >= test_start) & (training_set["date"] <= test_end)]
+    model = train_regressor(train_rows[feature_names], train_rows[label], seed=platform.seed)
+    holdout = regression_metrics(test_rows[label].to_numpy(), predict_returns(model, test_rows[feature_names]),
+                                 test_rows["date"].to_numpy())
+    importance = feature_importance(model, feature_names)
 
     tracking = context.resources.mlflow  # dagster-mlflow: the MLflow run of this Dagster run
     try:
-        tracking.log_params(
-            {
-                **DEFAULT_XGB_PARAMS,
-                "seed": platform.seed,
-                "horizon_days": platform.horizon_days,
-                "valid_fraction": platform.valid_fraction,
-                "feature_service": feast.feature_service_name,
-                "train_rows": len(train),
-                "valid_rows": len(valid),
-            }
-        )
-        tracking.log_metrics({f"valid_{k}": v for k, v in metrics.items() if np.isfinite(v)})
-        for name, values in baselines.items():
-            tracking.log_metrics({f"baseline_{name}_{k}": v for k, v in values.items() if np.isfinite(v)})
-        tracking.set_tags(
-            {"dataset_hash": dataset_fingerprint(training_set), "feature_service": feast.feature_service_name}
-        )
-        example = train[feature_names].dropna().head(3).astype(np.float32)
+        tracking.log_params({**DEFAULT_XGB_PARAMS, "seed": platform.seed, "seeds": ",".join(map(str, seeds)),
+                             "horizon_days": horizon, "label": label, "label_timing": "open[t+1] -> open[t+1+h]",
+                             "scheme": config.scheme, "n_folds": config.n_folds, "test_days": config.test_days,
+                             "purge_days": wf_config.purge_days, "embargo_days": config.embargo_days,
+                             "feature_service": feast.feature_service_name,
+                             "features": ",".join(feature_names), "train_rows": len(train_rows)})
+        tracking.log_metrics({f"holdout_{k}": v for k, v in _finite(holdout).items()})
+        tracking.set_tags({"dataset_hash": dataset_fingerprint(training_set), "git_commit": git_commit(),
+                           "model_sha256": model_fingerprint(model), "feature_service": feast.feature_service_name})
+        _log_report(tracking, report, calibration_report, importance)
+        example = train_rows[feature_names].dropna().head(3).astype(np.float32)
         info = mlflow.xgboost.log_model(
-            model,
-            name="model",
-            registered_model_name=registry.model_name,
-            signature=infer_signature(example, predict_returns(model, example)),
-            input_example=example,
+            model, name="model", registered_model_name=registry.model_name,
+            signature=infer_signature(example, predict_returns(model, example)), input_example=example,
         )
-        version = str(info.registered_model_version)
-        run_id = mlflow.active_run().info.run_id
+        version, run_id = str(info.registered_model_version), mlflow.active_run().info.run_id
         record = {
             "version": version,
             "run_id": run_id,
-            "metrics": metrics,
-            "baselines": baselines,
+            "metrics": holdout,
+            "walk_forward": report.summary,
+            "seed_spread": report.seed_spread,
+            "folds": report.folds,
             "calibration": calibration.as_dict(),
+            "calibration_brier": calibration_report["brier"],
             "feature_names": feature_names,
             "feature_service": feast.feature_service_name,
-            "horizon_days": platform.horizon_days,
-            "train_end": str(split.train_end.date()),
-            "valid_start": str(split.valid_start.date()),
-            "valid_end": str(split.valid_end.date()),
+            "horizon_days": horizon,
+            "train_end": train_end,
+            "valid_start": test_start,
+            "valid_end": test_end,
             "dataset_hash": dataset_fingerprint(training_set),
+            "model_sha256": model_fingerprint(model),
         }
         tracking.log_dict(record, CANDIDATE_RECORD)
         registry.set_alias(CHALLENGER, version)
-        registry.tag_version(version, {"dataset_hash": record["dataset_hash"], "valid_rmse": metrics["rmse"]})
+        registry.tag_version(version, {"dataset_hash": record["dataset_hash"], "holdout_rmse": holdout["rmse"]})
         tracking.end_run()
     except Exception:
         tracking.end_run(status="FAILED")
         raise
 
-    context.add_output_metadata(
-        {
-            "model_version": version,
-            "mlflow_run_id": run_id,
-            "valid_rmse": metrics["rmse"],
-            "valid_directional_accuracy": metrics["directional_accuracy"],
-            "valid_rank_ic": metrics["rank_ic"],
-            "holdout": f"{record['valid_start']}..{record['valid_end']} (train until {record['train_end']})",
-            "metrics": MetadataValue.md(metrics_table({"xgboost": metrics, **baselines})),
-        }
-    )
+    context.add_output_metadata({
+        "model_version": version,
+        "mlflow_run_id": run_id,
+        "holdout": f"{test_start}..{test_end} (trained until {train_end})",
+        "holdout_rmse": holdout["rmse"],
+        "wf_rmse": report.summary["xgboost"]["rmse"],
+        "wf_rank_ic": report.summary["xgboost"]["rank_ic"],
+        "calibration_brier": calibration_report["brier"],
+        "walk_forward": MetadataValue.md(metrics_table({k: {m: v[m] for m in ("rmse", "mae", "mape",
+                                         "directional_accuracy", "ic", "rank_ic", "icir")}
+                                                        for k, v in report.summary.items()})),
+        "folds": MetadataValue.md(pd.DataFrame([{k: v for k, v in f.items() if k not in ("model", "baselines",
+                                  "model_seed_std")} | {"rmse": f["model"]["rmse"], "rank_ic": f["model"]["rank_ic"]}
+                                                for f in report.folds]).to_markdown(index=False)),
+        "feature_importance": MetadataValue.md(importance.round(4).to_frame().to_markdown()),
+        "reliability": MetadataValue.md(pd.DataFrame(calibration_report["reliability"]).to_markdown(index=False)
+                                        if calibration_report["reliability"] else "_none_"),
+    })
     return record

@@ -6,6 +6,7 @@ live next to nothing else and this entry point never needs editing when one is a
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 
@@ -19,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     args = build_parser().parse_args(argv)
     return int(args.handler(args) or 0)
 

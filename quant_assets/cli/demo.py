@@ -9,6 +9,7 @@ import sys
 import time
 import warnings
 
+from quant_assets.core.reporting import walk_forward_table
 from quant_assets.settings import HOME_MARKER, PROJECT_ROOT, Settings, load_settings
 
 
@@ -46,7 +47,6 @@ def _summary(result, settings: Settings, seconds: float) -> str:
     champion = result.asset_value("champion_model")
     weights = result.asset_value("portfolio_weights").sort_values("weight", ascending=False)
     bento = result.asset_value("bento")
-    m = champion["metrics"]
     lines = [
         "",
         f"quant-assets demo: done in {seconds:.0f} s",
@@ -54,18 +54,10 @@ def _summary(result, settings: Settings, seconds: float) -> str:
         f"  symbols           {bars['symbol'].nunique()} ({', '.join(sorted(bars['symbol'].unique()))})",
         f"  rows              {len(bars):,} validated, {len(quarantined)} quarantined",
         f"  date range        {bars['date'].min().date()} .. {bars['date'].max().date()}",
-        f"  horizon           {champion['horizon_days']} trading days, hold-out "
-        f"{champion['valid_start']} .. {champion['valid_end']}",
-        "  hold-out metrics  model          rmse       mae    direction  rank_ic",
-        f"                    xgboost   {m['rmse']:.5f}  {m['mae']:.5f}   {m['directional_accuracy']:.3f}    "
-        f"{m['rank_ic']:+.3f}",
-    ]
-    for name, b in champion["baselines"].items():
-        lines.append(
-            f"                    {name:<9} {b['rmse']:.5f}  {b['mae']:.5f}   {b['directional_accuracy']:.3f}"
-            f"    {b['rank_ic']:+.3f}"
-        )
-    lines += [
+        f"  horizon           {champion['horizon_days']} trading days, open[t+1] -> open[t+1+h]; walk-forward "
+        f"({len(champion['folds'])} folds, last test window {champion['valid_start']} .. {champion['valid_end']})",
+        "  walk-forward metrics, mean±std over folds:",
+        walk_forward_table(champion["walk_forward"], champion.get("seed_spread"), indent="    "),
         f"  champion          {champion['gate']['decision']} v{champion['gate']['challenger_version']} -> "
         f"champion is v{champion['version']} ({champion['gate']['reason']})",
         "  top weights       "

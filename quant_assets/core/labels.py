@@ -1,18 +1,29 @@
 """Forward-return labels, kept apart from features and joined only at training time.
 
-Timing: a decision is made with everything known at the close of trading day t; the label for t is
-the simple return from the close of t to the close ``horizon`` trading days later,
-``close[t + h] / close[t] - 1``. Rows whose future is not yet known have no label (they are dropped),
-so the newest ``h`` days of every symbol never appear in a training set.
+Timing (the contract every number in the platform relies on):
+- a decision is made with everything known at the close of trading day t (features at t use bars up
+  to and including t);
+- the earliest price anyone can trade at after that decision is the **open of day t+1**;
+- the label for t is the simple return from that open over ``h`` trading days, open to open:
+  ``open[t + 1 + h] / open[t + 1] - 1``.
+Rows whose exit is not yet known have no label (they are dropped), so the newest ``h + 1`` days of
+every symbol never appear in a training set. Days are counts of a symbol's own bars.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
+ENTRY_LAG = 1  # trade at the open of the bar after the decision
+
 
 def label_column(horizon: int) -> str:
     return f"forward_return_{horizon}d"
+
+
+def label_span(horizon: int) -> int:
+    """How many bars after t a label at t reaches: training rows closer than this to a test window leak."""
+    return horizon + ENTRY_LAG
 
 
 def forward_returns(bars: pd.DataFrame, horizon: int) -> pd.DataFrame:
@@ -20,8 +31,8 @@ def forward_returns(bars: pd.DataFrame, horizon: int) -> pd.DataFrame:
     if horizon < 1:
         raise ValueError(f"horizon must be at least 1 trading day, got {horizon}")
     ordered = bars.sort_values(["symbol", "date"])
-    future_close = ordered.groupby("symbol", sort=False)["close"].shift(-horizon)
-    labels = ordered[["symbol", "date"]].assign(
-        **{label_column(horizon): future_close / ordered["close"] - 1}
-    )
+    opens = ordered.groupby("symbol", sort=False)["open"]
+    entry = opens.shift(-ENTRY_LAG)
+    exit_ = opens.shift(-(ENTRY_LAG + horizon))
+    labels = ordered[["symbol", "date"]].assign(**{label_column(horizon): exit_ / entry - 1})
     return labels.dropna().reset_index(drop=True)

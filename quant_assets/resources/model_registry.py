@@ -1,6 +1,7 @@
 """The MLflow model registry: versions, the ``champion``/``challenger`` aliases, loading models.
 
-Aliases replace the deprecated stages: ``champion`` is what serves, ``challenger`` the newest candidate.
+Aliases replace the deprecated stages: ``champion`` is what serves, ``challenger`` the newest
+candidate, ``previous_champion`` what ``quant rollback`` returns to.
 """
 
 from pathlib import Path
@@ -8,11 +9,11 @@ from pathlib import Path
 import mlflow
 import xgboost as xgb
 from dagster import ConfigurableResource
-from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+PREVIOUS_CHAMPION = "previous_champion"
 
 
 class ModelRegistry(ConfigurableResource):
@@ -24,19 +25,40 @@ class ModelRegistry(ConfigurableResource):
         mlflow.set_registry_uri(self.tracking_uri)
         return mlflow.MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
 
-    def version_by_alias(self, alias: str) -> ModelVersion | None:
+    def alias_version(self, alias: str) -> str | None:
+        """The version an alias points to, as a string, or None (no model or no such alias)."""
         try:
-            return self.client().get_model_version_by_alias(self.model_name, alias)
+            return str(self.client().get_model_version_by_alias(self.model_name, alias).version)
         except MlflowException:
             return None
 
     def set_alias(self, alias: str, version: str) -> None:
-        self.client().set_registered_model_alias(self.model_name, alias, version)
+        self.client().set_registered_model_alias(self.model_name, alias, str(version))
+
+    def promote(self, version: str) -> None:
+        """Make ``version`` the champion, remembering the one it replaces for rollback."""
+        current = self.alias_version(CHAMPION)
+        if current is not None and current != str(version):
+            self.set_alias(PREVIOUS_CHAMPION, current)
+        self.set_alias(CHAMPION, version)
+
+    def rollback(self) -> tuple[str, str]:
+        """Swap champion and previous champion; returns ``(demoted, restored)``."""
+        current, previous = self.alias_version(CHAMPION), self.alias_version(PREVIOUS_CHAMPION)
+        if current is None or previous is None:
+            raise RuntimeError(f"nothing to roll back to: champion={current}, previous_champion={previous}")
+        self.set_alias(CHAMPION, previous)
+        self.set_alias(PREVIOUS_CHAMPION, current)
+        self.tag_version(current, {"rolled_back": "true"})
+        return current, previous
+
+    def version_tags(self, version: str) -> dict[str, str]:
+        return dict(self.client().get_model_version(self.model_name, str(version)).tags)
 
     def tag_version(self, version: str, tags: dict[str, object]) -> None:
         client = self.client()
         for key, value in tags.items():
-            client.set_model_version_tag(self.model_name, version, key, str(value))
+            client.set_model_version_tag(self.model_name, str(version), key, str(value))
 
     def load_model(self, version: str) -> xgb.XGBRegressor:
         self.client()
@@ -50,5 +72,5 @@ class ModelRegistry(ConfigurableResource):
 
     def candidate_record(self, version: str, artifact: str = "candidate.json") -> dict:
         """The training record (metrics, calibration, features) logged with a version's run."""
-        run_id = self.client().get_model_version(self.model_name, version).run_id
+        run_id = self.client().get_model_version(self.model_name, str(version)).run_id
         return mlflow.artifacts.load_dict(f"runs:/{run_id}/{artifact}")

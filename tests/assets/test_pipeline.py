@@ -1,13 +1,17 @@
 """The whole graph, materialised once for real (Feast, MLflow, BentoML included) on a slice of real data."""
 
+import json
+
+
 import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from dagster import AssetKey
+from dagster import AssetKey, load_assets_from_modules, materialize
 
 from quant_assets.core.features import FEATURE_COLUMNS
 from quant_assets.core.labels import label_column
+from quant_assets.definitions import ASSET_MODULES
 from quant_assets.resources.model_registry import CHALLENGER, CHAMPION
 
 ALL_ASSETS = (
@@ -93,24 +97,41 @@ def test_model_is_registered_as_champion_with_its_run(pipeline):
     run = client.get_run(candidate["run_id"])
     assert run.info.status == "FINISHED"
     assert run.data.tags["dagster_run_id"] == pipeline.result.run_id
-    assert run.data.metrics["valid_rmse"] == pytest.approx(candidate["metrics"]["rmse"])
-    assert "baseline_zero_rmse" in run.data.metrics
+    assert len(run.data.tags["git_commit"]) in (40, len("unknown"))
+    assert run.data.tags["model_sha256"] == candidate["model_sha256"]
+    assert run.data.metrics["holdout_rmse"] == pytest.approx(candidate["metrics"]["rmse"])
+    assert "wf_baseline_zero_rmse" in run.data.metrics and "wf_baseline_ridge_rank_ic" in run.data.metrics
     assert run.data.params["feature_service"] == "technical_v1"
+    assert run.data.params["features"].split(",") == list(FEATURE_COLUMNS)
+    per_fold = client.get_metric_history(candidate["run_id"], "fold_rmse")
+    assert [m.step for m in per_fold] == [1, 2, 3, 4]
+    artifacts = {a.path for a in client.list_artifacts(candidate["run_id"])}
+    assert {
+        "calibration.png",
+        "feature_importance.png",
+        "predicted_vs_realised.png",
+        "calibration.json",
+        "walk_forward.json",
+        "candidate.json",
+    } <= artifacts
 
 
-def test_model_beats_nothing_it_should_not_claim(pipeline):
-    """Metrics are computed on the purged hold-out only and the baselines on the very same rows."""
+def test_walk_forward_scores_model_and_baselines_on_the_same_purged_folds(pipeline):
     candidate = pipeline.value("model_candidate")
     training = pipeline.value("training_set")
-    holdout = training[training["date"] >= candidate["valid_start"]]
     label = label_column(pipeline.settings.horizon_days)
-    zero_rmse = float(np.sqrt(np.mean(holdout[label] ** 2)))
-    assert candidate["baselines"]["zero"]["rmse"] == pytest.approx(zero_rmse)
+    assert set(candidate["walk_forward"]) == {"xgboost", "zero", "momentum", "ridge"}
+    for fold in candidate["folds"]:
+        train_end = pd.Timestamp(fold["train"].split("..")[1])
+        test_start, test_end = (pd.Timestamp(d) for d in fold["test"].split(".."))
+        test = training[(training["date"] >= test_start) & (training["date"] <= test_end)]
+        assert fold["n_test"] == len(test)
+        # zero baseline's RMSE is the root mean square of the realised labels on exactly these rows
+        assert fold["baselines"]["zero"]["rmse"] == pytest.approx(float(np.sqrt(np.mean(test[label] ** 2))))
+        gap = training[(training["date"] > train_end) & (training["date"] < test_start)]["date"].nunique()
+        assert gap == pipeline.settings.horizon_days + 1 + 5  # label span (h + 1) purged, 5-day embargo
     assert pd.Timestamp(candidate["train_end"]) < pd.Timestamp(candidate["valid_start"])
-    gap = training[
-        (training["date"] > candidate["train_end"]) & (training["date"] < candidate["valid_start"])
-    ]
-    assert gap["date"].nunique() == pipeline.settings.horizon_days
+    assert candidate["valid_end"] == candidate["folds"][-1]["test"].split("..")[1]
 
 
 def test_predictions_and_weights(pipeline):
@@ -141,7 +162,8 @@ def test_retraining_on_the_same_data_does_not_replace_the_champion(pipeline):
     second = result.asset_value("champion_model")
     challenger = result.asset_value("model_candidate")
     assert challenger["version"] != first["version"]
-    assert challenger["metrics"]["rmse"] == pytest.approx(first["metrics"]["rmse"])  # same data, same seed
+    assert challenger["metrics"]["rmse"] == first["metrics"]["rmse"]  # same data, same seed
+    assert challenger["model_sha256"] == first["model_sha256"]  # bit-identical model file
     assert second["gate"]["decision"] == "rejected"
     assert second["version"] == first["version"]
     client = mlflow.MlflowClient(tracking_uri=pipeline.settings.mlflow_tracking_uri)
@@ -152,3 +174,34 @@ def test_retraining_on_the_same_data_does_not_replace_the_champion(pipeline):
     )
     tags = client.get_model_version("quant-assets-xgb", challenger["version"]).tags
     assert tags["gate_decision"] == "rejected"
+
+
+def test_rollback_restores_the_previous_champion_and_serving_follows(pipeline, monkeypatch, capsys):
+    """After a promotion, `quant rollback` brings back the old champion, rebuilds the bento for it, and
+    re-running the gate on the already-judged challenger does not undo it."""
+    from quant_assets.cli import main
+    from quant_assets.definitions import build_resources
+
+    registry = build_resources(pipeline.settings)["registry"]
+    first, challenger = registry.alias_version(CHAMPION), registry.alias_version(CHALLENGER)
+    assert challenger != first
+    registry.promote(challenger)  # as if the challenger had won
+    monkeypatch.setenv("QUANT_HOME", str(pipeline.settings.home))
+    monkeypatch.setenv("QUANT_SYMBOLS", ",".join(pipeline.settings.symbols))
+    monkeypatch.setenv("QUANT_MAX_WEIGHT", str(pipeline.settings.max_weight))
+    assert main(["rollback"]) == 0
+    assert f"champion is v{first} again (v{challenger} demoted)" in capsys.readouterr().out
+    assert registry.alias_version(CHAMPION) == first
+    assert registry.version_tags(challenger)["rolled_back"] == "true"
+    assert main(["status", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["champion"]["version"] == first and status["previous_champion"]["version"] == challenger
+    # The gate runs again on the same (already judged) challenger: it must not re-promote it.
+    rerun = materialize(
+        load_assets_from_modules(ASSET_MODULES),
+        selection=[AssetKey("champion_model")],
+        resources=build_resources(pipeline.settings),
+        instance=pipeline.instance,
+    )
+    assert rerun.asset_value("champion_model")["gate"]["decision"] == "unchanged"
+    assert registry.alias_version(CHAMPION) == first

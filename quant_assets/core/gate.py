@@ -1,0 +1,54 @@
+"""The promotion rule: when does a challenger replace the champion?
+
+Both are scored on the same rows: the challenger's most recent out-of-sample window. Default rule:
+strictly lower RMSE and directional accuracy not worse. Optionally the RMSE improvement must also be
+significant by a one-sided Diebold-Mariano test (``dm_alpha``), so noise alone never promotes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from quant_assets.core.metrics import diebold_mariano, regression_metrics
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    promote: bool
+    reason: str
+    challenger: dict[str, float]
+    champion: dict[str, float]
+    dm_statistic: float | None = None
+    dm_p_value: float | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def decide_promotion(
+    realised: np.ndarray,
+    challenger_pred: np.ndarray,
+    champion_pred: np.ndarray,
+    dates: np.ndarray,
+    *,
+    horizon: int,
+    dm_alpha: float | None = None,
+) -> GateDecision:
+    challenger = regression_metrics(realised, challenger_pred, dates)
+    champion = regression_metrics(realised, champion_pred, dates)
+    statistic, p_value = diebold_mariano(realised, challenger_pred, champion_pred, horizon)
+    common = {"challenger": challenger, "champion": champion, "dm_statistic": statistic, "dm_p_value": p_value}
+    if challenger["rmse"] >= champion["rmse"]:
+        return GateDecision(False, f"RMSE {challenger['rmse']:.6f} is not below the champion's "
+                                   f"{champion['rmse']:.6f}", **common)
+    if challenger["directional_accuracy"] < champion["directional_accuracy"]:
+        return GateDecision(False, f"directional accuracy {challenger['directional_accuracy']:.4f} is below "
+                                   f"the champion's {champion['directional_accuracy']:.4f}", **common)
+    if dm_alpha is not None and p_value > dm_alpha:
+        return GateDecision(False, f"RMSE improvement not significant (Diebold-Mariano p={p_value:.3f} > "
+                                   f"{dm_alpha})", **common)
+    return GateDecision(True, f"RMSE {challenger['rmse']:.6f} < {champion['rmse']:.6f} and direction "
+                              f"{challenger['directional_accuracy']:.4f} >= {champion['directional_accuracy']:.4f}",
+                        **common)

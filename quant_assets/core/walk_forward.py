@@ -1,0 +1,155 @@
+"""Walk-forward evaluation: train on the past, test on the next window, roll on; never the reverse.
+
+The last ``n_folds * test_days`` distinct dates are cut into consecutive test windows. For each,
+training uses dates up to ``purge_days + embargo_days`` before the window: the purge (at least the
+label span, h + 1 bars) drops rows whose labels reach into the test window; the embargo adds a gap
+against serial correlation of features. ``expanding`` trains from the first date, ``rolling`` on the
+last ``train_days`` dates only. The model, every baseline and every seed see exactly the same rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from quant_assets.core.baselines import BASELINES
+from quant_assets.core.metrics import METRIC_NAMES, regression_metrics
+from quant_assets.core.model import predict_returns, train_regressor
+
+
+@dataclass(frozen=True)
+class WalkForwardConfig:
+    purge_days: int
+    n_folds: int = 4
+    test_days: int = 63  # one quarter of trading days
+    scheme: str = "expanding"  # or "rolling"
+    train_days: int = 504  # rolling window length (two years)
+    embargo_days: int = 5
+    min_train_days: int = 126
+
+    def __post_init__(self) -> None:
+        if self.scheme not in ("expanding", "rolling"):
+            raise ValueError(f"scheme must be 'expanding' or 'rolling', got {self.scheme!r}")
+        if self.n_folds < 1 or self.test_days < 1:
+            raise ValueError(f"need n_folds >= 1 and test_days >= 1, got {self.n_folds}, {self.test_days}")
+        if self.purge_days < 0 or self.embargo_days < 0:
+            raise ValueError("purge_days and embargo_days cannot be negative")
+
+
+@dataclass(frozen=True)
+class Fold:
+    number: int
+    train: np.ndarray  # boolean row mask
+    test: np.ndarray
+    train_start: pd.Timestamp
+    train_end: pd.Timestamp
+    test_start: pd.Timestamp
+    test_end: pd.Timestamp
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "fold": self.number,
+            "train": f"{self.train_start.date()}..{self.train_end.date()}",
+            "test": f"{self.test_start.date()}..{self.test_end.date()}",
+            "n_train": int(self.train.sum()),
+            "n_test": int(self.test.sum()),
+        }
+
+
+def walk_forward_folds(dates: pd.Series, config: WalkForwardConfig) -> list[Fold]:
+    """Folds in time order; raises if the history cannot hold them with enough training data."""
+    row_dates = pd.to_datetime(dates).to_numpy()
+    unique = np.sort(np.unique(row_dates))
+    gap = config.purge_days + config.embargo_days
+    first_test = len(unique) - config.n_folds * config.test_days
+    if first_test - gap < config.min_train_days:
+        raise ValueError(
+            f"not enough history for {config.n_folds} folds of {config.test_days} days: {len(unique)} dates, "
+            f"need at least {config.min_train_days + gap + config.n_folds * config.test_days} "
+            f"({config.min_train_days} train + {gap} purge/embargo + test); use fewer or shorter folds"
+        )
+    folds = []
+    for number in range(config.n_folds):
+        test_lo = first_test + number * config.test_days
+        test_hi = test_lo + config.test_days - 1
+        train_hi = test_lo - gap - 1
+        train_lo = 0 if config.scheme == "expanding" else max(0, train_hi - config.train_days + 1)
+        folds.append(Fold(
+            number=number + 1,
+            train=(row_dates >= unique[train_lo]) & (row_dates <= unique[train_hi]),
+            test=(row_dates >= unique[test_lo]) & (row_dates <= unique[test_hi]),
+            train_start=pd.Timestamp(unique[train_lo]),
+            train_end=pd.Timestamp(unique[train_hi]),
+            test_start=pd.Timestamp(unique[test_lo]),
+            test_end=pd.Timestamp(unique[test_hi]),
+        ))
+    return folds
+
+
+@dataclass
+class WalkForwardReport:
+    folds: list[dict[str, object]]  # per fold: dates, sizes, model metrics (mean and std over seeds), baselines
+    summary: dict[str, dict[str, float]]  # name -> metric -> mean over folds (and "<metric>_std" across folds)
+    seed_spread: dict[str, float]  # metric -> std over seeds of the fold-averaged model metric
+    out_of_fold: pd.DataFrame  # symbol, date, fold, realised, predicted (primary seed), per baseline
+    seeds: list[int] = field(default_factory=list)
+
+
+def _summarise(per_fold: list[dict[str, float]]) -> dict[str, float]:
+    frame = pd.DataFrame(per_fold)[list(METRIC_NAMES)]
+    return {**frame.mean().to_dict(), **{f"{k}_std": v for k, v in frame.std(ddof=0).to_dict().items()}}
+
+
+def evaluate_walk_forward(
+    dataset: pd.DataFrame,
+    feature_names: list[str],
+    label: str,
+    config: WalkForwardConfig,
+    *,
+    horizon: int,
+    seeds: list[int],
+    params: dict[str, object] | None = None,
+) -> WalkForwardReport:
+    """Train and score the model (once per seed) and every baseline on every fold."""
+    folds = walk_forward_folds(dataset["date"], config)
+    fold_rows, oof_parts = [], []
+    by_seed: dict[int, list[dict[str, float]]] = {s: [] for s in seeds}
+    by_baseline: dict[str, list[dict[str, float]]] = {name: [] for name in BASELINES}
+    for fold in folds:
+        train, test = dataset[fold.train], dataset[fold.test]
+        realised, test_dates = test[label].to_numpy(), test["date"].to_numpy()
+        oof = test[["symbol", "date"]].assign(fold=fold.number, realised=realised)
+        seed_metrics = []
+        for i, seed in enumerate(seeds):
+            model = train_regressor(train[feature_names], train[label], seed=seed, params=params)
+            predicted = predict_returns(model, test[feature_names])
+            seed_metrics.append(regression_metrics(realised, predicted, test_dates))
+            by_seed[seed].append(seed_metrics[-1])
+            if i == 0:
+                oof["predicted"] = predicted
+        baseline_metrics = {}
+        for name, forecast in BASELINES.items():
+            predicted = forecast(train[feature_names], train[label], test[feature_names], horizon)
+            oof[f"baseline_{name}"] = predicted
+            baseline_metrics[name] = regression_metrics(realised, predicted, test_dates)
+            by_baseline[name].append(baseline_metrics[name])
+        seed_frame = pd.DataFrame(seed_metrics)[list(METRIC_NAMES)]
+        fold_rows.append({
+            **fold.describe(),
+            "model": seed_frame.mean().to_dict(),
+            "model_seed_std": seed_frame.std(ddof=0).to_dict(),
+            "baselines": baseline_metrics,
+        })
+        oof_parts.append(oof)
+    seed_means = pd.DataFrame([pd.DataFrame(m)[list(METRIC_NAMES)].mean() for m in by_seed.values()])
+    summary = {"xgboost": _summarise([row["model"] for row in fold_rows])}
+    summary.update({name: _summarise(metrics) for name, metrics in by_baseline.items()})
+    return WalkForwardReport(
+        folds=fold_rows,
+        summary=summary,
+        seed_spread=seed_means.std(ddof=0).to_dict(),
+        out_of_fold=pd.concat(oof_parts, ignore_index=True),
+        seeds=list(seeds),
+    )
