@@ -43,15 +43,31 @@ class TrainingConfig(Config):
 
 
 def dataset_fingerprint(frame: pd.DataFrame) -> str:
-    return hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()[:16]
+    return hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()[
+        :16
+    ]
 
 
 def git_commit() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=5
+        )
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return out.stdout.strip() if out.returncode == 0 else "unknown"
+
+
+def decile_table(out_of_fold: pd.DataFrame) -> pd.DataFrame:
+    """Mean realised vs mean predicted return per decile of the prediction: the scatter plot in numbers."""
+    deciles = pd.qcut(out_of_fold["predicted"].rank(method="first"), 10, labels=False) + 1
+    return (
+        out_of_fold.assign(decile=deciles)
+        .groupby("decile")
+        .agg(mean_predicted=("predicted", "mean"), mean_realised=("realised", "mean"), n=("realised", "size"))
+        .round(5)
+        .reset_index()
+    )
 
 
 def _finite(metrics: dict[str, float]) -> dict[str, float]:
@@ -68,21 +84,34 @@ def _log_report(tracking, report: WalkForwardReport, calibration_report: dict, i
         prefix = "wf" if name == "xgboost" else f"wf_baseline_{name}"
         tracking.log_metrics({f"{prefix}_{k}": v for k, v in _finite(values).items()})
     tracking.log_metrics({f"wf_seed_std_{k}": v for k, v in _finite(report.seed_spread).items()})
-    tracking.log_metrics(_finite({"calibration_brier": calibration_report["brier"],
-                                  "calibration_brier_reference": calibration_report["brier_reference"]}))
+    tracking.log_metrics(
+        _finite(
+            {
+                "calibration_brier": calibration_report["brier"],
+                "calibration_brier_reference": calibration_report["brier_reference"],
+            }
+        )
+    )
     tracking.log_dict(calibration_report, "calibration.json")
     tracking.log_dict({"folds": report.folds, "summary": report.summary}, "walk_forward.json")
-    for name, figure in (("predicted_vs_realised.png", charts.predicted_vs_realised(report.out_of_fold)),
-                         ("feature_importance.png", charts.importance_bars(importance)),
-                         ("calibration.png", charts.reliability_plot(calibration_report["reliability"]))):
+    for name, figure in (
+        ("predicted_vs_realised.png", charts.predicted_vs_realised(report.out_of_fold)),
+        ("feature_importance.png", charts.importance_bars(importance)),
+        ("calibration.png", charts.reliability_plot(calibration_report["reliability"])),
+    ):
         tracking.log_figure(figure, name)
         plt.close(figure)
 
 
 # dagster-mlflow's resource is function-style, so this asset takes all its resources by key.
-@asset(group_name="training", required_resource_keys={"mlflow", "feast", "registry", "platform"},
-       kinds={"xgboost", "mlflow"})
-def model_candidate(context: AssetExecutionContext, config: TrainingConfig, training_set: pd.DataFrame) -> dict:
+@asset(
+    group_name="training",
+    required_resource_keys={"mlflow", "feast", "registry", "platform"},
+    kinds={"xgboost", "mlflow"},
+)
+def model_candidate(
+    context: AssetExecutionContext, config: TrainingConfig, training_set: pd.DataFrame
+) -> dict:
     """Walk-forward evaluation against baselines, then the challenger: the last fold's model.
 
     The challenger is trained on exactly the last fold's training rows, so the promotion gate can score
@@ -93,12 +122,19 @@ def model_candidate(context: AssetExecutionContext, config: TrainingConfig, trai
     platform: PlatformConfig = context.resources.platform
     horizon = platform.horizon_days
     label, feature_names = label_column(horizon), feast.feature_names
-    wf_config = WalkForwardConfig(purge_days=label_span(horizon), n_folds=config.n_folds, test_days=config.test_days,
-                                  scheme=config.scheme, train_days=config.train_days,
-                                  embargo_days=config.embargo_days)
+    wf_config = WalkForwardConfig(
+        purge_days=label_span(horizon),
+        n_folds=config.n_folds,
+        test_days=config.test_days,
+        scheme=config.scheme,
+        train_days=config.train_days,
+        embargo_days=config.embargo_days,
+    )
     seeds = [platform.seed, *[s for s in config.extra_seeds if s != platform.seed]]
     context.log.info(f"walk-forward: {config.n_folds} folds x {len(seeds)} seeds, {config.scheme} window")
-    report = evaluate_walk_forward(training_set, feature_names, label, wf_config, horizon=horizon, seeds=seeds)
+    report = evaluate_walk_forward(
+        training_set, feature_names, label, wf_config, horizon=horizon, seeds=seeds
+    )
     oof = report.out_of_fold
     calibration = fit_direction_calibration(oof["predicted"].to_numpy(), oof["realised"].to_numpy())
     calibration_report = cross_fitted_calibration_report(oof)
@@ -108,26 +144,50 @@ def model_candidate(context: AssetExecutionContext, config: TrainingConfig, trai
     train_rows = training_set[training_set["date"] <= train_end]
     test_rows = training_set[(training_set["date"] >= test_start) & (training_set["date"] <= test_end)]
     model = train_regressor(train_rows[feature_names], train_rows[label], seed=platform.seed)
-    holdout = regression_metrics(test_rows[label].to_numpy(), predict_returns(model, test_rows[feature_names]),
-                                 test_rows["date"].to_numpy())
+    holdout = regression_metrics(
+        test_rows[label].to_numpy(),
+        predict_returns(model, test_rows[feature_names]),
+        test_rows["date"].to_numpy(),
+    )
     importance = feature_importance(model, feature_names)
 
     tracking = context.resources.mlflow  # dagster-mlflow: the MLflow run of this Dagster run
     try:
-        tracking.log_params({**DEFAULT_XGB_PARAMS, "seed": platform.seed, "seeds": ",".join(map(str, seeds)),
-                             "horizon_days": horizon, "label": label, "label_timing": "open[t+1] -> open[t+1+h]",
-                             "scheme": config.scheme, "n_folds": config.n_folds, "test_days": config.test_days,
-                             "purge_days": wf_config.purge_days, "embargo_days": config.embargo_days,
-                             "feature_service": feast.feature_service_name,
-                             "features": ",".join(feature_names), "train_rows": len(train_rows)})
+        tracking.log_params(
+            {
+                **DEFAULT_XGB_PARAMS,
+                "seed": platform.seed,
+                "seeds": ",".join(map(str, seeds)),
+                "horizon_days": horizon,
+                "label": label,
+                "label_timing": "open[t+1] -> open[t+1+h]",
+                "scheme": config.scheme,
+                "n_folds": config.n_folds,
+                "test_days": config.test_days,
+                "purge_days": wf_config.purge_days,
+                "embargo_days": config.embargo_days,
+                "feature_service": feast.feature_service_name,
+                "features": ",".join(feature_names),
+                "train_rows": len(train_rows),
+            }
+        )
         tracking.log_metrics({f"holdout_{k}": v for k, v in _finite(holdout).items()})
-        tracking.set_tags({"dataset_hash": dataset_fingerprint(training_set), "git_commit": git_commit(),
-                           "model_sha256": model_fingerprint(model), "feature_service": feast.feature_service_name})
+        tracking.set_tags(
+            {
+                "dataset_hash": dataset_fingerprint(training_set),
+                "git_commit": git_commit(),
+                "model_sha256": model_fingerprint(model),
+                "feature_service": feast.feature_service_name,
+            }
+        )
         _log_report(tracking, report, calibration_report, importance)
         example = train_rows[feature_names].dropna().head(3).astype(np.float32)
         info = mlflow.xgboost.log_model(
-            model, name="model", registered_model_name=registry.model_name,
-            signature=infer_signature(example, predict_returns(model, example)), input_example=example,
+            model,
+            name="model",
+            registered_model_name=registry.model_name,
+            signature=infer_signature(example, predict_returns(model, example)),
+            input_example=example,
         )
         version, run_id = str(info.registered_model_version), mlflow.active_run().info.run_id
         record = {
@@ -150,28 +210,50 @@ def model_candidate(context: AssetExecutionContext, config: TrainingConfig, trai
         }
         tracking.log_dict(record, CANDIDATE_RECORD)
         registry.set_alias(CHALLENGER, version)
-        registry.tag_version(version, {"dataset_hash": record["dataset_hash"], "holdout_rmse": holdout["rmse"]})
+        registry.tag_version(
+            version, {"dataset_hash": record["dataset_hash"], "holdout_rmse": holdout["rmse"]}
+        )
         tracking.end_run()
     except Exception:
         tracking.end_run(status="FAILED")
         raise
 
-    context.add_output_metadata({
-        "model_version": version,
-        "mlflow_run_id": run_id,
-        "holdout": f"{test_start}..{test_end} (trained until {train_end})",
-        "holdout_rmse": holdout["rmse"],
-        "wf_rmse": report.summary["xgboost"]["rmse"],
-        "wf_rank_ic": report.summary["xgboost"]["rank_ic"],
-        "calibration_brier": calibration_report["brier"],
-        "walk_forward": MetadataValue.md(metrics_table({k: {m: v[m] for m in ("rmse", "mae", "mape",
-                                         "directional_accuracy", "ic", "rank_ic", "icir")}
-                                                        for k, v in report.summary.items()})),
-        "folds": MetadataValue.md(pd.DataFrame([{k: v for k, v in f.items() if k not in ("model", "baselines",
-                                  "model_seed_std")} | {"rmse": f["model"]["rmse"], "rank_ic": f["model"]["rank_ic"]}
-                                                for f in report.folds]).to_markdown(index=False)),
-        "feature_importance": MetadataValue.md(importance.round(4).to_frame().to_markdown()),
-        "reliability": MetadataValue.md(pd.DataFrame(calibration_report["reliability"]).to_markdown(index=False)
-                                        if calibration_report["reliability"] else "_none_"),
-    })
+    context.add_output_metadata(
+        {
+            "model_version": version,
+            "mlflow_run_id": run_id,
+            "holdout": f"{test_start}..{test_end} (trained until {train_end})",
+            "holdout_rmse": holdout["rmse"],
+            "wf_rmse": report.summary["xgboost"]["rmse"],
+            "wf_rank_ic": report.summary["xgboost"]["rank_ic"],
+            "calibration_brier": calibration_report["brier"],
+            "walk_forward": MetadataValue.md(
+                metrics_table(
+                    {
+                        k: {
+                            m: v[m]
+                            for m in ("rmse", "mae", "mape", "directional_accuracy", "ic", "rank_ic", "icir")
+                        }
+                        for k, v in report.summary.items()
+                    }
+                )
+            ),
+            "folds": MetadataValue.md(
+                pd.DataFrame(
+                    [
+                        {k: v for k, v in f.items() if k not in ("model", "baselines", "model_seed_std")}
+                        | {"rmse": f["model"]["rmse"], "rank_ic": f["model"]["rank_ic"]}
+                        for f in report.folds
+                    ]
+                ).to_markdown(index=False)
+            ),
+            "feature_importance": MetadataValue.md(importance.round(4).to_frame().to_markdown()),
+            "predicted_vs_realised_deciles": MetadataValue.md(decile_table(oof).to_markdown(index=False)),
+            "reliability": MetadataValue.md(
+                pd.DataFrame(calibration_report["reliability"]).to_markdown(index=False)
+                if calibration_report["reliability"]
+                else "_none_"
+            ),
+        }
+    )
     return record

@@ -41,6 +41,15 @@ def _run_everything(settings: Settings):
         )
 
 
+def _baseline_note(summary: dict[str, dict[str, float]]) -> list[str]:
+    """Say it plainly when the model does not beat the naive forecast."""
+    model, zero = summary["xgboost"]["rmse"], summary["zero"]["rmse"]
+    if model < zero:
+        return [f"    xgboost beats the zero-return forecast on RMSE by {1 - model / zero:.1%}"]
+    return [f"    note: xgboost does NOT beat the zero-return forecast on RMSE ({model / zero - 1:+.1%}); "
+            "see README, How we evaluate"]
+
+
 def _summary(result, settings: Settings, seconds: float) -> str:
     bars = result.asset_value("validated_bars")
     quarantined = result.asset_value("quarantined_bars")
@@ -58,6 +67,7 @@ def _summary(result, settings: Settings, seconds: float) -> str:
         f"({len(champion['folds'])} folds, last test window {champion['valid_start']} .. {champion['valid_end']})",
         "  walk-forward metrics, mean±std over folds:",
         walk_forward_table(champion["walk_forward"], champion.get("seed_spread"), indent="    "),
+        *_baseline_note(champion["walk_forward"]),
         f"  champion          {champion['gate']['decision']} v{champion['gate']['challenger_version']} -> "
         f"champion is v{champion['version']} ({champion['gate']['reason']})",
         "  top weights       "

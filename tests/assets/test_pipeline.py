@@ -1,6 +1,8 @@
 """The whole graph, materialised once for real (Feast, MLflow, BentoML included) on a slice of real data."""
 
+import hashlib
 import json
+from pathlib import Path
 
 
 import mlflow
@@ -158,12 +160,26 @@ def test_bento_is_built_from_the_champion(pipeline):
 def test_retraining_on_the_same_data_does_not_replace_the_champion(pipeline):
     """The gate needs a strictly better challenger: an identical retrain is rejected, serving untouched."""
     first = pipeline.value("champion_model")
+    tracking_uri = pipeline.settings.mlflow_tracking_uri
     result = pipeline.defs.resolve_job_def("retrain_job").execute_in_process(instance=pipeline.instance)
     second = result.asset_value("champion_model")
     challenger = result.asset_value("model_candidate")
     assert challenger["version"] != first["version"]
     assert challenger["metrics"]["rmse"] == first["metrics"]["rmse"]  # same data, same seed
-    assert challenger["model_sha256"] == first["model_sha256"]  # bit-identical model file
+    assert challenger["model_sha256"] == first["model_sha256"]  # bit-identical booster...
+    model_files = [  # ...and bit-identical model files in MLflow
+        Path(mlflow.artifacts.download_artifacts(f"models:/quant-assets-xgb/{v}", tracking_uri=tracking_uri))
+        for v in (first["version"], challenger["version"])
+    ]
+    digests = [
+        {
+            p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in d.iterdir()
+            if p.suffix in (".ubj", ".json", ".xgb")
+        }
+        for d in model_files
+    ]
+    assert digests[0] and digests[0] == digests[1]
     assert second["gate"]["decision"] == "rejected"
     assert second["version"] == first["version"]
     client = mlflow.MlflowClient(tracking_uri=pipeline.settings.mlflow_tracking_uri)
