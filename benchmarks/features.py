@@ -18,44 +18,7 @@ import pandas as pd
 import talib
 
 from quant_assets.core.features import FEATURE_COLUMNS, build_features
-
-TRADING_DAYS_PER_YEAR = 252
-
-
-def gbm_panel(n_symbols: int, n_days: int, seed: int = 0, start: str = "2010-01-04") -> dict[str, np.ndarray]:
-    """(n_symbols, n_days) OHLCV arrays from geometric Brownian motion, reproducible from ``seed``.
-
-    Close follows GBM (drift 0..15 %/yr, volatility 15..60 %/yr); the open gaps from the previous close;
-    high/low lie outside max/min(open, close), so every bar is OHLC-consistent; volume is a positive int.
-    """
-    rng = np.random.default_rng(seed)
-    dt = 1.0 / TRADING_DAYS_PER_YEAR
-    mu = rng.uniform(0.0, 0.15, (n_symbols, 1))
-    sigma = rng.uniform(0.15, 0.60, (n_symbols, 1))
-    daily_sd = sigma * np.sqrt(dt)
-    start_price = rng.uniform(10.0, 500.0, (n_symbols, 1))
-    log_steps = (mu - sigma**2 / 2) * dt + daily_sd * rng.standard_normal((n_symbols, n_days))
-    close = start_price * np.exp(np.cumsum(log_steps, axis=1))
-    previous_close = np.concatenate([start_price, close[:, :-1]], axis=1)
-    shape = (n_symbols, n_days)
-    open_ = previous_close * np.exp(0.3 * daily_sd * rng.standard_normal(shape))
-    high = np.maximum(open_, close) * np.exp(0.5 * daily_sd * np.abs(rng.standard_normal(shape)))
-    low = np.minimum(open_, close) * np.exp(-0.5 * daily_sd * np.abs(rng.standard_normal(shape)))
-    base_volume = rng.uniform(1e5, 5e7, (n_symbols, 1))
-    volume = np.maximum(1, np.rint(base_volume * rng.lognormal(0.0, 0.4, shape))).astype(np.int64)
-    return {"open": open_, "high": high, "low": low, "close": close, "volume": volume,
-            "dates": pd.bdate_range(start, periods=n_days).to_numpy(),
-            "symbols": np.array([f"S{i:04d}" for i in range(n_symbols)], dtype=object)}  # fmt: skip
-
-
-def gbm_bars(panel: dict[str, np.ndarray]) -> pd.DataFrame:
-    """The panel as long bars ``symbol, date, open, high, low, close, volume``, sorted by symbol, date."""
-    n_symbols, n_days = panel["close"].shape
-    return pd.DataFrame({
-        "symbol": np.repeat(panel["symbols"], n_days),
-        "date": np.tile(panel["dates"], n_symbols),
-        **{name: panel[name].ravel() for name in ("open", "high", "low", "close", "volume")},
-    })  # fmt: skip
+from quant_assets.sources.synthetic import gbm_bars, gbm_panel
 
 
 def _lag(values: np.ndarray, periods: int) -> np.ndarray:

@@ -17,9 +17,11 @@ from quant_assets.assets import (
 from quant_assets.automation.jobs import everything_job, ingestion_job, retrain_job
 from quant_assets.automation.schedules import ingestion_schedule, weekly_retrain_schedule
 from quant_assets.automation.sensors import drift_sensor
+from quant_assets.automation.symbol_sensors import landing_zone_sensor
 from quant_assets.resources.bento_builder import BentoBuilder
 from quant_assets.resources.feast_store import FeastResource
 from quant_assets.resources.lake import LakeIOManager
+from quant_assets.resources.landing_zone import LandingZoneResource
 from quant_assets.resources.mlflow_tracking import mlflow_tracking_resource
 from quant_assets.resources.model_registry import ModelRegistry
 from quant_assets.resources.platform import PlatformConfig
@@ -35,9 +37,11 @@ def build_resources(settings: Settings) -> dict[str, object]:
         "platform": PlatformConfig(
             data_dir=str(settings.data_dir),
             symbols=list(settings.symbols),
+            symbol_sources=dict(settings.universe),
             horizon_days=settings.horizon_days,
             max_weight=settings.max_weight,
         ),
+        "landing": LandingZoneResource(uri=settings.landing_zone, s3_endpoint_url=settings.s3_endpoint_url),
         "feast": FeastResource(repo_dir=str(FEATURE_REPO_DIR), quant_home=str(settings.home)),
         "mlflow": mlflow_tracking_resource.configured(
             {
@@ -59,7 +63,7 @@ def build_definitions(settings: Settings, loggers: dict | None = None) -> Defini
         asset_checks=[ingestion.validated_bars_schema, ingestion.validated_bars_cover_universe],
         jobs=[ingestion_job, retrain_job, everything_job],
         schedules=[ingestion_schedule, weekly_retrain_schedule],
-        sensors=[drift_sensor],
+        sensors=[drift_sensor, landing_zone_sensor],
         resources=build_resources(settings),
     )
 

@@ -10,17 +10,17 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from quant_assets.sources.universe import read_universe
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_DATA_DIR = PROJECT_ROOT / "data" / "sp500_2013_2018"
 FEATURE_REPO_DIR = PROJECT_ROOT / "feature_repo"
 BENTO_DIR = PROJECT_ROOT / "bentos"
 
-# 20 names for the default demo. BHF (143 days, one row with missing prices) and APTV (44 days)
-# are in on purpose: real short histories and a bad row the pipeline has to cope with.
-DEFAULT_SYMBOLS = (
-    "AAPL", "AMZN", "ADBE", "AAL", "ABT", "ACN", "AIG", "AMGN", "AMD", "AXP",
-    "BAC", "BA", "BLK", "CAT", "CELG", "CHK", "ADP", "AMAT", "BHF", "APTV",
-)  # fmt: skip
+DEFAULT_UNIVERSE_FILE = PROJECT_ROOT / "universe.yaml"
+# The default universe is data: 20 bundled names listed in universe.yaml (see that file for why).
+DEFAULT_UNIVERSE = read_universe(DEFAULT_UNIVERSE_FILE)
+DEFAULT_SYMBOLS = tuple(DEFAULT_UNIVERSE)
 
 MODEL_NAME = "quant-assets-xgb"
 FEATURE_SERVICE_NAME = "technical_v1"
@@ -44,6 +44,19 @@ class Settings:
     horizon_days: int
     max_weight: float
     extra: dict[str, str] = field(default_factory=dict)
+    # symbol -> source (bundled | yahoo | landing); symbols not listed here come from bundled files
+    sources: dict[str, str] = field(default_factory=dict)
+    landing_uri: str = ""  # a folder or s3://bucket/prefix; empty: <home>/landing
+    s3_endpoint_url: str | None = None
+
+    @property
+    def landing_zone(self) -> str:
+        return self.landing_uri or str(self.home / "landing")
+
+    @property
+    def universe(self) -> dict[str, str]:
+        """Every configured symbol with its source."""
+        return {symbol: self.sources.get(symbol, "bundled") for symbol in self.symbols}
 
     def ensure_home(self) -> Path:
         """Create the state directory; mark it as ours if it is new (so ``--fresh`` may empty it later)."""
@@ -83,14 +96,21 @@ class Settings:
 
 
 def load_settings() -> Settings:
-    """Read ``QUANT_*`` variables, falling back to the embedded defaults."""
+    """Read ``QUANT_*`` variables, falling back to the embedded defaults.
+
+    The universe comes from ``QUANT_SYMBOLS`` (comma-separated bundled tickers, or ``all``) if set, else
+    from the YAML file ``QUANT_UNIVERSE`` (default: universe.yaml at the project root).
+    """
     symbols_env = os.environ.get("QUANT_SYMBOLS", "")
+    sources: dict[str, str] = {}
     if symbols_env.strip().lower() == "all":
         symbols = tuple(sorted(p.name.removesuffix("_data.csv") for p in BUNDLED_DATA_DIR.glob("*_data.csv")))
     elif symbols_env.strip():
         symbols = tuple(s.strip().upper() for s in symbols_env.split(",") if s.strip())
     else:
-        symbols = DEFAULT_SYMBOLS
+        universe_file = os.environ.get("QUANT_UNIVERSE")
+        sources = read_universe(universe_file) if universe_file else dict(DEFAULT_UNIVERSE)
+        symbols = tuple(sources)
     horizon = int(os.environ.get("QUANT_HORIZON_DAYS", "5"))
     if horizon < 1:
         raise ValueError(f"QUANT_HORIZON_DAYS must be >= 1 trading day, got {horizon}")
@@ -103,4 +123,7 @@ def load_settings() -> Settings:
         symbols=symbols,
         horizon_days=horizon,
         max_weight=max_weight,
+        sources=sources,
+        landing_uri=os.environ.get("QUANT_LANDING", ""),
+        s3_endpoint_url=os.environ.get("QUANT_S3_ENDPOINT_URL") or None,
     )

@@ -43,13 +43,17 @@ def champion_model(
     elif current_version is None:
         decision, reason = "promoted", "no champion yet"
     else:
-        window = training_set[(training_set["date"] >= model_candidate["valid_start"])
-                              & (training_set["date"] <= model_candidate["valid_end"])]
+        window = training_set[
+            (training_set["date"] >= model_candidate["valid_start"])
+            & (training_set["date"] <= model_candidate["valid_end"])
+        ]
         label = label_column(model_candidate["horizon_days"])
         champion_features = registry.candidate_record(current_version)["feature_names"]
         gate = decide_promotion(
             window[label].to_numpy(),
-            predict_returns(registry.load_model(challenger_version), window[model_candidate["feature_names"]]),
+            predict_returns(
+                registry.load_model(challenger_version), window[model_candidate["feature_names"]]
+            ),
             predict_returns(registry.load_model(current_version), window[champion_features]),
             window["date"].to_numpy(),
             horizon=model_candidate["horizon_days"],
@@ -57,21 +61,31 @@ def champion_model(
         )
         comparison = {"challenger": gate.challenger, "champion": gate.champion}
         decision, reason = ("promoted" if gate.promote else "rejected"), gate.reason
-        registry.tag_version(challenger_version, {"gate_dm_statistic": gate.dm_statistic,
-                                                  "gate_dm_p_value": gate.dm_p_value})
+        registry.tag_version(
+            challenger_version, {"gate_dm_statistic": gate.dm_statistic, "gate_dm_p_value": gate.dm_p_value}
+        )
     if decision != "unchanged":
-        registry.tag_version(challenger_version, {"gate_decision": decision, "gate_reason": reason,
-                                                  "gate_against": current_version or "none"})
+        registry.tag_version(
+            challenger_version,
+            {"gate_decision": decision, "gate_reason": reason, "gate_against": current_version or "none"},
+        )
     if decision == "promoted":
         registry.promote(challenger_version)
     champion_version = registry.alias_version(CHAMPION)
-    context.log.info(f"challenger v{challenger_version}: {decision} ({reason}); champion is v{champion_version}")
+    context.log.info(
+        f"challenger v{challenger_version}: {decision} ({reason}); champion is v{champion_version}"
+    )
     record = registry.candidate_record(champion_version)
-    context.add_output_metadata({
-        "champion_version": champion_version,
-        "challenger_version": challenger_version,
-        "decision": decision,
-        "reason": reason,
-        "comparison": MetadataValue.md(metrics_table(comparison)),
-    })
-    return {**record, "gate": {"decision": decision, "reason": reason, "challenger_version": challenger_version}}
+    context.add_output_metadata(
+        {
+            "champion_version": champion_version,
+            "challenger_version": challenger_version,
+            "decision": decision,
+            "reason": reason,
+            "comparison": MetadataValue.md(metrics_table(comparison)),
+        }
+    )
+    return {
+        **record,
+        "gate": {"decision": decision, "reason": reason, "challenger_version": challenger_version},
+    }

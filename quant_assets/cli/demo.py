@@ -46,8 +46,10 @@ def _baseline_note(summary: dict[str, dict[str, float]]) -> list[str]:
     model, zero = summary["xgboost"]["rmse"], summary["zero"]["rmse"]
     if model < zero:
         return [f"    xgboost beats the zero-return forecast on RMSE by {1 - model / zero:.1%}"]
-    return [f"    note: xgboost does NOT beat the zero-return forecast on RMSE ({model / zero - 1:+.1%}); "
-            "see README, How we evaluate"]
+    return [
+        f"    note: xgboost does NOT beat the zero-return forecast on RMSE ({model / zero - 1:+.1%}); "
+        "see README, How we evaluate"
+    ]
 
 
 def _summary(result, settings: Settings, seconds: float) -> str:
@@ -63,8 +65,9 @@ def _summary(result, settings: Settings, seconds: float) -> str:
         f"  symbols           {bars['symbol'].nunique()} ({', '.join(sorted(bars['symbol'].unique()))})",
         f"  rows              {len(bars):,} validated, {len(quarantined)} quarantined",
         f"  date range        {bars['date'].min().date()} .. {bars['date'].max().date()}",
-        f"  horizon           {champion['horizon_days']} trading days, open[t+1] -> open[t+1+h]; walk-forward "
-        f"({len(champion['folds'])} folds, last test window {champion['valid_start']} .. {champion['valid_end']})",
+        f"  horizon           {champion['horizon_days']} trading days, open[t+1] -> open[t+1+h]",
+        f"  walk-forward      {len(champion['folds'])} folds, "
+        f"last test window {champion['valid_start']} .. {champion['valid_end']}",
         "  walk-forward metrics, mean±std over folds:",
         walk_forward_table(champion["walk_forward"], champion.get("seed_spread"), indent="    "),
         *_baseline_note(champion["walk_forward"]),

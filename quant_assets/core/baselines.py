@@ -22,21 +22,32 @@ MOMENTUM_FEATURE, MOMENTUM_DAYS = "ret_20d", 20
 Baseline = Callable[[pd.DataFrame, pd.Series, pd.DataFrame, int], np.ndarray]
 
 
-def zero_forecast(train_x: pd.DataFrame, train_y: pd.Series, test_x: pd.DataFrame, horizon: int) -> np.ndarray:
+def zero_forecast(
+    train_x: pd.DataFrame, train_y: pd.Series, test_x: pd.DataFrame, horizon: int
+) -> np.ndarray:
     return np.zeros(len(test_x))
 
 
-def momentum_forecast(train_x: pd.DataFrame, train_y: pd.Series, test_x: pd.DataFrame, horizon: int) -> np.ndarray:
+def momentum_forecast(
+    train_x: pd.DataFrame, train_y: pd.Series, test_x: pd.DataFrame, horizon: int
+) -> np.ndarray:
     """Compounded 20-day return rescaled to ``horizon`` days; 0 where the history is too short."""
     past = test_x[MOMENTUM_FEATURE].to_numpy(dtype=float)
     return np.nan_to_num((1 + past) ** (horizon / MOMENTUM_DAYS) - 1, nan=0.0)
 
 
-def ridge_forecast(train_x: pd.DataFrame, train_y: pd.Series, test_x: pd.DataFrame, horizon: int) -> np.ndarray:
-    model = make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler(),
-                          Ridge(alpha=10.0))
+def ridge_forecast(
+    train_x: pd.DataFrame, train_y: pd.Series, test_x: pd.DataFrame, horizon: int
+) -> np.ndarray:
+    model = make_pipeline(
+        SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler(), Ridge(alpha=10.0)
+    )
     model.fit(train_x.to_numpy(dtype=float), train_y.to_numpy(dtype=float))
     return model.predict(test_x.to_numpy(dtype=float))
 
 
-BASELINES: dict[str, Baseline] = {"zero": zero_forecast, "momentum": momentum_forecast, "ridge": ridge_forecast}
+BASELINES: dict[str, Baseline] = {
+    "zero": zero_forecast,
+    "momentum": momentum_forecast,
+    "ridge": ridge_forecast,
+}

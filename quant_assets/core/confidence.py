@@ -44,7 +44,9 @@ def fit_direction_calibration(
     predicted = np.asarray(predicted, dtype=float)
     realised = np.asarray(realised, dtype=float)
     if len(predicted) < n_bins:
-        raise ValueError(f"need at least {n_bins} out-of-sample predictions to calibrate, got {len(predicted)}")
+        raise ValueError(
+            f"need at least {n_bins} out-of-sample predictions to calibrate, got {len(predicted)}"
+        )
     magnitude = np.abs(predicted)
     edges = np.unique(np.quantile(magnitude, np.linspace(0, 1, n_bins + 1)[1:-1]))
     bins = np.searchsorted(edges, magnitude, side="right")
@@ -61,7 +63,9 @@ def fit_direction_calibration(
 
 def direction_confidence(predicted: np.ndarray, calibration: DirectionCalibration) -> np.ndarray:
     """Probability that each forecast's direction is right, from its |prediction| bin."""
-    bins = np.searchsorted(np.asarray(calibration.edges), np.abs(np.asarray(predicted, dtype=float)), side="right")
+    bins = np.searchsorted(
+        np.asarray(calibration.edges), np.abs(np.asarray(predicted, dtype=float)), side="right"
+    )
     return np.asarray(calibration.hit_rates)[bins]
 
 
@@ -83,8 +87,12 @@ def cross_fitted_calibration_report(out_of_fold: pd.DataFrame, n_bins: int = 5) 
         others = frame[folds != fold]
         if len(others) < n_bins or len(np.unique(folds)) < 2:
             continue
-        calibration = fit_direction_calibration(others["predicted"].to_numpy(), others["realised"].to_numpy(), n_bins)
-        probability[folds == fold] = direction_confidence(frame.loc[folds == fold, "predicted"].to_numpy(), calibration)
+        calibration = fit_direction_calibration(
+            others["predicted"].to_numpy(), others["realised"].to_numpy(), n_bins
+        )
+        probability[folds == fold] = direction_confidence(
+            frame.loc[folds == fold, "predicted"].to_numpy(), calibration
+        )
     scored = ~np.isnan(probability)
     if not scored.any():
         return {"brier": float("nan"), "brier_reference": float("nan"), "reliability": []}

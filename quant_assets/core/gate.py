@@ -39,16 +39,34 @@ def decide_promotion(
     challenger = regression_metrics(realised, challenger_pred, dates)
     champion = regression_metrics(realised, champion_pred, dates)
     statistic, p_value = diebold_mariano(realised, challenger_pred, champion_pred, horizon)
-    common = {"challenger": challenger, "champion": champion, "dm_statistic": statistic, "dm_p_value": p_value}
+    common = {
+        "challenger": challenger,
+        "champion": champion,
+        "dm_statistic": statistic,
+        "dm_p_value": p_value,
+    }
     if challenger["rmse"] >= champion["rmse"]:
-        return GateDecision(False, f"RMSE {challenger['rmse']:.6f} is not below the champion's "
-                                   f"{champion['rmse']:.6f}", **common)
+        return GateDecision(
+            False,
+            f"RMSE {challenger['rmse']:.6f} is not below the champion's {champion['rmse']:.6f}",
+            **common,
+        )
     if challenger["directional_accuracy"] < champion["directional_accuracy"]:
-        return GateDecision(False, f"directional accuracy {challenger['directional_accuracy']:.4f} is below "
-                                   f"the champion's {champion['directional_accuracy']:.4f}", **common)
+        return GateDecision(
+            False,
+            f"directional accuracy {challenger['directional_accuracy']:.4f} is below "
+            f"the champion's {champion['directional_accuracy']:.4f}",
+            **common,
+        )
     if dm_alpha is not None and p_value > dm_alpha:
-        return GateDecision(False, f"RMSE improvement not significant (Diebold-Mariano p={p_value:.3f} > "
-                                   f"{dm_alpha})", **common)
-    return GateDecision(True, f"RMSE {challenger['rmse']:.6f} < {champion['rmse']:.6f} and direction "
-                              f"{challenger['directional_accuracy']:.4f} >= {champion['directional_accuracy']:.4f}",
-                        **common)
+        return GateDecision(
+            False,
+            f"RMSE improvement not significant (Diebold-Mariano p={p_value:.3f} > {dm_alpha})",
+            **common,
+        )
+    return GateDecision(
+        True,
+        f"RMSE {challenger['rmse']:.6f} < {champion['rmse']:.6f} and direction "
+        f"{challenger['directional_accuracy']:.4f} >= {champion['directional_accuracy']:.4f}",
+        **common,
+    )

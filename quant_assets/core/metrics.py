@@ -46,8 +46,11 @@ def regression_metrics(
         "rmse": float(np.sqrt(np.mean(errors**2))),
         "mae": float(np.mean(np.abs(errors))),
         "mape": float(np.mean(np.abs(errors) / (1 + realised))),
-        "directional_accuracy": (float(np.mean(np.sign(predicted[called]) == np.sign(realised[called])))
-                                 if called.any() else float("nan")),
+        "directional_accuracy": (
+            float(np.mean(np.sign(predicted[called]) == np.sign(realised[called])))
+            if called.any()
+            else float("nan")
+        ),
         "ic": float("nan") if _is_constant(predicted) else float(np.corrcoef(predicted, realised)[0, 1]),
         "rank_ic": float("nan"),
         "icir": float("nan"),

@@ -30,6 +30,14 @@ VALID_BARS_SCHEMA = pa.DataFrameSchema(
         "low": _positive_price,
         "close": _positive_price,
         "volume": pa.Column(float, pa.Check.ge(0), nullable=False),
+        # After corporate-action adjustment (core/corporate_actions.py) the prices as traded stay beside
+        # the adjusted ones, with the factors that link them; frames from before adjustment lack them.
+        **{
+            f"raw_{c}": pa.Column(float, pa.Check.ge(0), nullable=False, required=False)
+            for c in ("open", "high", "low", "close", "volume")
+        },
+        "price_factor": pa.Column(float, pa.Check.gt(0), nullable=False, required=False),
+        "volume_factor": pa.Column(float, pa.Check.gt(0), nullable=False, required=False),
     },
     checks=[
         pa.Check(

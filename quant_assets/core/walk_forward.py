@@ -76,22 +76,28 @@ def walk_forward_folds(dates: pd.Series, config: WalkForwardConfig) -> list[Fold
         test_hi = test_lo + config.test_days - 1
         train_hi = test_lo - gap - 1
         train_lo = 0 if config.scheme == "expanding" else max(0, train_hi - config.train_days + 1)
-        folds.append(Fold(
-            number=number + 1,
-            train=(row_dates >= unique[train_lo]) & (row_dates <= unique[train_hi]),
-            test=(row_dates >= unique[test_lo]) & (row_dates <= unique[test_hi]),
-            train_start=pd.Timestamp(unique[train_lo]),
-            train_end=pd.Timestamp(unique[train_hi]),
-            test_start=pd.Timestamp(unique[test_lo]),
-            test_end=pd.Timestamp(unique[test_hi]),
-        ))
+        folds.append(
+            Fold(
+                number=number + 1,
+                train=(row_dates >= unique[train_lo]) & (row_dates <= unique[train_hi]),
+                test=(row_dates >= unique[test_lo]) & (row_dates <= unique[test_hi]),
+                train_start=pd.Timestamp(unique[train_lo]),
+                train_end=pd.Timestamp(unique[train_hi]),
+                test_start=pd.Timestamp(unique[test_lo]),
+                test_end=pd.Timestamp(unique[test_hi]),
+            )
+        )
     return folds
 
 
 @dataclass
 class WalkForwardReport:
-    folds: list[dict[str, object]]  # per fold: dates, sizes, model metrics (mean and std over seeds), baselines
-    summary: dict[str, dict[str, float]]  # name -> metric -> mean over folds (and "<metric>_std" across folds)
+    folds: list[
+        dict[str, object]
+    ]  # per fold: dates, sizes, model metrics (mean and std over seeds), baselines
+    summary: dict[
+        str, dict[str, float]
+    ]  # name -> metric -> mean over folds (and "<metric>_std" across folds)
     seed_spread: dict[str, float]  # metric -> std over seeds of the fold-averaged model metric
     out_of_fold: pd.DataFrame  # symbol, date, fold, realised, predicted (primary seed), per baseline
     seeds: list[int] = field(default_factory=list)
@@ -136,12 +142,14 @@ def evaluate_walk_forward(
             baseline_metrics[name] = regression_metrics(realised, predicted, test_dates)
             by_baseline[name].append(baseline_metrics[name])
         seed_frame = pd.DataFrame(seed_metrics)[list(METRIC_NAMES)]
-        fold_rows.append({
-            **fold.describe(),
-            "model": seed_frame.mean().to_dict(),
-            "model_seed_std": seed_frame.std(ddof=0).to_dict(),
-            "baselines": baseline_metrics,
-        })
+        fold_rows.append(
+            {
+                **fold.describe(),
+                "model": seed_frame.mean().to_dict(),
+                "model_seed_std": seed_frame.std(ddof=0).to_dict(),
+                "baselines": baseline_metrics,
+            }
+        )
         oof_parts.append(oof)
     seed_means = pd.DataFrame([pd.DataFrame(m)[list(METRIC_NAMES)].mean() for m in by_seed.values()])
     summary = {"xgboost": _summarise([row["model"] for row in fold_rows])}

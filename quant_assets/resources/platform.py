@@ -6,9 +6,14 @@ from dagster import ConfigurableResource
 class PlatformConfig(ConfigurableResource):
     data_dir: str
     symbols: list[str]
+    symbol_sources: dict[str, str] = {}  # symbol -> bundled | yahoo | landing; unlisted: bundled
     horizon_days: int = 5
     max_weight: float = 0.10
     valid_fraction: float = 0.2
     seed: int = 42
     drift_tolerance: float = 0.10
     drift_window_days: int = 60
+
+    @property
+    def universe(self) -> dict[str, str]:
+        return {symbol: self.symbol_sources.get(symbol, "bundled") for symbol in self.symbols}

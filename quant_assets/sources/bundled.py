@@ -1,20 +1,20 @@
 """The real daily bars shipped with the project (S&P 500 names, 2013-02-08..2018-02-07).
 
-Files are ``<SYMBOL>_data.csv`` with columns ``date,open,high,low,close,volume,Name``. Parsing is
-lenient on values (an unparseable number becomes NaN and is quarantined downstream, never dropped
-here) and strict on structure (a missing file or column is an error naming it).
+Files are ``<SYMBOL>_data.csv`` with columns ``date,open,high,low,close,volume,Name``, parsed by
+:mod:`quant_assets.sources.layouts` (lenient on values, strict on structure).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 
-from quant_assets.core.schemas import BAR_COLUMNS
+from quant_assets.sources.layouts import ParsedFile, read_bar_file
 
-_NUMERIC = ("open", "high", "low", "close", "volume")
+BUNDLED_DIR_NAME = "sp500_2013_2018"
 
 # The mirror we ship stamped every 2018 row (2018-01-02 .. 2018-02-07) with the year 2021; day and month
 # are intact and fall on the 2018 trading calendar (2021-01-02 was a Saturday, 2018-01-02 a Tuesday).
@@ -28,26 +28,27 @@ def repair_misstamped_year(dates: pd.Series) -> pd.Series:
     return dates.where(~wrong, dates[wrong] - pd.DateOffset(years=MISSTAMPED_YEAR - TRUE_YEAR))
 
 
+def is_bundled_file(path: Path | str) -> bool:
+    """A file of the shipped data set (where the year defect lives), wherever the checkout is."""
+    path = Path(path)
+    return path.parent.name == BUNDLED_DIR_NAME and path.name.endswith("_data.csv")
+
+
+def read_bars_file(path: Path | str) -> ParsedFile:
+    """Any bars file :mod:`layouts` accepts; a shipped file also gets its known year defect repaired."""
+    parsed = read_bar_file(path)
+    if not is_bundled_file(path):
+        return parsed
+    return replace(parsed, bars=parsed.bars.assign(date=repair_misstamped_year(parsed.bars["date"])))
+
+
 def available_symbols(data_dir: Path) -> list[str]:
     return sorted(p.name.removesuffix("_data.csv") for p in Path(data_dir).glob("*_data.csv"))
 
 
 def read_bundled_file(path: Path) -> pd.DataFrame:
-    """Parse one bundled CSV into raw long bars; the symbol comes from the ``Name`` column or file name."""
-    frame = pd.read_csv(path, dtype=str)
-    frame.columns = [c.strip().lower() for c in frame.columns]
-    if "name" in frame.columns:
-        frame = frame.rename(columns={"name": "symbol"})
-    else:
-        frame["symbol"] = Path(path).name.removesuffix("_data.csv")
-    missing = [c for c in BAR_COLUMNS if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {', '.join(missing)}; found {', '.join(frame.columns)}")
-    frame["date"] = repair_misstamped_year(pd.to_datetime(frame["date"], errors="coerce", format="%Y-%m-%d"))
-    for column in _NUMERIC:
-        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
-    frame["symbol"] = frame["symbol"].fillna(Path(path).name.removesuffix("_data.csv")).str.strip()
-    return frame[list(BAR_COLUMNS)]
+    """Parse one bundled CSV into raw long bars (with ``source`` and ``line``), the year defect repaired."""
+    return read_bars_file(path).bars
 
 
 def load_bundled_bars(data_dir: Path, symbols: Iterable[str]) -> pd.DataFrame:

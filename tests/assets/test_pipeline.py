@@ -4,7 +4,6 @@ import hashlib
 import json
 from pathlib import Path
 
-
 import mlflow
 import numpy as np
 import pandas as pd
@@ -181,6 +180,8 @@ def test_retraining_on_the_same_data_does_not_replace_the_champion(pipeline):
     ]
     assert digests[0] and digests[0] == digests[1]
     assert second["gate"]["decision"] == "rejected"
+    assert result.asset_value("bento")["model_version"] == first["version"]  # the rejected one never serves
+    assert set(result.asset_value("predictions")["model_version"]) == {first["version"]}
     assert second["version"] == first["version"]
     client = mlflow.MlflowClient(tracking_uri=pipeline.settings.mlflow_tracking_uri)
     assert str(client.get_model_version_by_alias("quant-assets-xgb", CHAMPION).version) == first["version"]

@@ -24,7 +24,10 @@ def test_the_close_of_the_decision_day_is_never_the_entry():
     """A decision at the close of t cannot trade at that close: changing close[t] leaves label[t] alone."""
     frame = bars("AAA", [10.0, 11.0, 12.0, 13.0], closes=[10.0, 11.0, 12.0, 13.0])
     moved = frame.assign(close=[50.0, 11.0, 12.0, 13.0])
-    assert forward_returns(frame, 1)[label_column(1)].tolist() == forward_returns(moved, 1)[label_column(1)].tolist()
+    assert (
+        forward_returns(frame, 1)[label_column(1)].tolist()
+        == forward_returns(moved, 1)[label_column(1)].tolist()
+    )
 
 
 def test_labels_never_cross_symbols_and_ignore_input_order():

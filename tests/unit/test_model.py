@@ -73,8 +73,13 @@ def test_confidence_never_falls_as_forecasts_grow():
 
 def test_cross_fitted_brier_of_an_uninformative_forecast_is_no_better_than_the_base_rate():
     rng = np.random.default_rng(3)
-    oof = pd.DataFrame({"fold": np.repeat([1, 2, 3, 4], 500), "predicted": rng.normal(size=2000),
-                        "realised": rng.normal(size=2000)})
+    oof = pd.DataFrame(
+        {
+            "fold": np.repeat([1, 2, 3, 4], 500),
+            "predicted": rng.normal(size=2000),
+            "realised": rng.normal(size=2000),
+        }
+    )
     report = cross_fitted_calibration_report(oof)
     assert report["brier"] >= report["brier_reference"] - 0.005
     assert sum(row["count"] for row in report["reliability"]) == 2000
@@ -111,7 +116,6 @@ def test_gate_promotes_only_a_better_challenger():
     assert not rejected.promote and "RMSE" in rejected.reason
     same = decide_promotion(realised, better, better, dates, horizon=5)
     assert not same.promote  # an equal challenger never replaces the champion
-
 
 
 def test_gate_can_demand_a_significant_improvement():

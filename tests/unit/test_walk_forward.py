@@ -29,8 +29,12 @@ def test_folds_are_consecutive_and_purged_before_each_test_window():
 
 
 def test_rolling_window_keeps_a_fixed_training_length():
-    folds = walk_forward_folds(dates_frame(300), WalkForwardConfig(purge_days=6, scheme="rolling", train_days=100,
-                                                                   n_folds=3, test_days=20, min_train_days=50))
+    folds = walk_forward_folds(
+        dates_frame(300),
+        WalkForwardConfig(
+            purge_days=6, scheme="rolling", train_days=100, n_folds=3, test_days=20, min_train_days=50
+        ),
+    )
     for fold in folds:
         assert fold.train.sum() == 100 * 2
 
@@ -53,16 +57,26 @@ def gbm_bars(n_symbols: int, n_days: int, seed: int, autocorrelation: float = 0.
             returns[t] = autocorrelation * returns[t - 1] + shocks[t]
         opens = 50 * np.exp(np.cumsum(returns))
         closes = opens * np.exp(rng.normal(scale=0.002, size=n_days))
-        frames.append(pd.DataFrame({
-            "symbol": f"S{i:02d}", "date": pd.bdate_range("2015-01-01", periods=n_days), "open": opens,
-            "high": np.maximum(opens, closes) * 1.005, "low": np.minimum(opens, closes) * 0.995,
-            "close": closes, "volume": rng.uniform(1e5, 2e5, size=n_days),
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "symbol": f"S{i:02d}",
+                    "date": pd.bdate_range("2015-01-01", periods=n_days),
+                    "open": opens,
+                    "high": np.maximum(opens, closes) * 1.005,
+                    "low": np.minimum(opens, closes) * 0.995,
+                    "close": closes,
+                    "volume": rng.uniform(1e5, 2e5, size=n_days),
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 
 def dataset(bars: pd.DataFrame, horizon: int) -> pd.DataFrame:
-    return build_features(bars).merge(forward_returns(bars, horizon), on=["symbol", "date"]).sort_values("date")
+    return (
+        build_features(bars).merge(forward_returns(bars, horizon), on=["symbol", "date"]).sort_values("date")
+    )
 
 
 CONFIG = WalkForwardConfig(purge_days=label_span(1), n_folds=3, test_days=60, min_train_days=200)
@@ -75,7 +89,9 @@ def test_shuffled_labels_give_no_skill():
     label = label_column(1)
     rng = np.random.default_rng(0)
     data[label] = data.groupby("date")[label].transform(lambda s: rng.permutation(s.to_numpy()))
-    report = evaluate_walk_forward(data, list(FEATURE_COLUMNS), label, CONFIG, horizon=1, seeds=[1], params=FAST)
+    report = evaluate_walk_forward(
+        data, list(FEATURE_COLUMNS), label, CONFIG, horizon=1, seeds=[1], params=FAST
+    )
     rank_ic = report.summary["xgboost"]["rank_ic"]
     n_dates = report.out_of_fold["date"].nunique()
     assert abs(rank_ic) < 3 / np.sqrt(n_dates)  # within noise of zero (3 standard errors)
@@ -88,8 +104,9 @@ def test_planted_predictability_is_recovered():
     return at about 0.6^2 = 0.36, so a model that sees only the past must find it.
     """
     data = dataset(gbm_bars(12, 500, seed=12, autocorrelation=0.6), horizon=1)
-    report = evaluate_walk_forward(data, list(FEATURE_COLUMNS), label_column(1), CONFIG, horizon=1, seeds=[1, 2],
-                                   params=FAST)
+    report = evaluate_walk_forward(
+        data, list(FEATURE_COLUMNS), label_column(1), CONFIG, horizon=1, seeds=[1, 2], params=FAST
+    )
     model, zero = report.summary["xgboost"], report.summary["zero"]
     assert model["rank_ic"] > 0.15
     assert model["rmse"] < zero["rmse"]

@@ -1,0 +1,31 @@
+"""`quant train`: walk-forward evaluation of files from the command line, no registry touched."""
+
+import json
+
+from quant_assets.cli import main
+from quant_assets.settings import BUNDLED_DATA_DIR
+
+FILES = [str(BUNDLED_DATA_DIR / "AAPL_data.csv"), str(BUNDLED_DATA_DIR / "ABT_data.csv")]
+
+
+def test_train_json_reports_model_and_baselines_per_fold(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("QUANT_HOME", str(tmp_path))
+    code = main(["train", *FILES, "--json", "--folds", "2", "--test-days", "40", "--n-seeds", "2"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["symbols"] == ["AAPL", "ABT"]
+    assert report["horizon_days"] == 5 and report["seeds"] == [42, 7]
+    assert [f["fold"] for f in report["folds"]] == [1, 2]
+    assert report["folds"][-1]["test"].split("..")[1] <= "2018-02-07"  # shipped files' year defect repaired
+    assert report["quarantined"] == 0
+    assert set(report["summary"]) == {"xgboost", "zero", "momentum", "ridge"}
+    assert report["summary"]["zero"]["directional_accuracy"] is None  # a zero forecast names no direction
+    assert 0 < report["summary"]["xgboost"]["rmse"] < 0.2
+    assert not (tmp_path / "mlflow" / "mlflow.db").exists()  # nothing registered unless asked
+
+
+def test_train_on_an_unreadable_file_is_a_clear_error(tmp_path, capsys):
+    bad = tmp_path / "XYZ.csv"
+    bad.write_text("<html><body>rate limited</body></html>")
+    assert main(["train", str(bad)]) == 2
+    assert "XYZ.csv" in capsys.readouterr().err
