@@ -17,7 +17,7 @@ from quant_assets.assets import (
 from quant_assets.automation.jobs import everything_job, ingestion_job, retrain_job
 from quant_assets.automation.schedules import ingestion_schedule, weekly_retrain_schedule
 from quant_assets.automation.sensors import drift_sensor
-from quant_assets.automation.symbol_sensors import landing_zone_sensor
+from quant_assets.automation.symbol_sensors import landing_zone_sensor, universe_sensor
 from quant_assets.resources.bento_builder import BentoBuilder
 from quant_assets.resources.feast_store import FeastResource
 from quant_assets.resources.lake import LakeIOManager
@@ -28,16 +28,24 @@ from quant_assets.resources.platform import PlatformConfig
 from quant_assets.settings import BENTO_DIR, FEATURE_REPO_DIR, MODEL_NAME, Settings, load_settings
 
 ASSET_MODULES = (ingestion, features, feature_store, training, registry, serving, portfolio, monitoring)
+ASSET_CHECKS = (ingestion.validated_bars_schema, ingestion.validated_bars_cover_universe)
+# Readers skip partitions these rejected, also in runs that do not include the checks themselves.
+BLOCKING_CHECKS: dict[str, list[str]] = {}
+for _checks in ASSET_CHECKS:
+    for _spec in _checks.check_specs:
+        if _spec.blocking:
+            BLOCKING_CHECKS.setdefault(_spec.asset_key.to_user_string(), []).append(_spec.name)
 
 
 def build_resources(settings: Settings) -> dict[str, object]:
     """Every resource, configured from resolved settings (so tests can point them at a temp dir)."""
     return {
-        "io_manager": LakeIOManager(base_dir=str(settings.lake_dir)),
+        "io_manager": LakeIOManager(base_dir=str(settings.lake_dir), blocking_checks=BLOCKING_CHECKS),
         "platform": PlatformConfig(
             data_dir=str(settings.data_dir),
             symbols=list(settings.symbols),
             symbol_sources=dict(settings.universe),
+            universe_file=str(settings.universe_file) if settings.universe_file else None,
             horizon_days=settings.horizon_days,
             max_weight=settings.max_weight,
         ),
@@ -60,10 +68,10 @@ def build_definitions(settings: Settings, loggers: dict | None = None) -> Defini
     return Definitions(
         loggers=loggers,
         assets=load_assets_from_modules(ASSET_MODULES),
-        asset_checks=[ingestion.validated_bars_schema, ingestion.validated_bars_cover_universe],
+        asset_checks=list(ASSET_CHECKS),
         jobs=[ingestion_job, retrain_job, everything_job],
         schedules=[ingestion_schedule, weekly_retrain_schedule],
-        sensors=[drift_sensor, landing_zone_sensor],
+        sensors=[drift_sensor, universe_sensor, landing_zone_sensor],
         resources=build_resources(settings),
     )
 

@@ -20,3 +20,21 @@ def dagster_instance(settings: Settings) -> Iterator[DagsterInstance]:
     os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
     with DagsterInstance.get() as instance:
         yield instance
+
+
+def ingest_symbols(settings: Settings, instance: DagsterInstance, symbols: list[str]) -> list:
+    """Add the symbols as partitions (the universe's first, keeping its order) and ingest only these.
+
+    One run per contiguous range of partition keys: usually a single run for all of them.
+    """
+    from quant_assets.automation.jobs import add_symbols, range_tags, symbol_ranges
+    from quant_assets.definitions import build_definitions
+
+    ordered = add_symbols(instance, [*settings.symbols, *symbols])
+    job = build_definitions(settings).resolve_job_def("ingestion_job")
+    return [
+        job.execute_in_process(
+            instance=instance, raise_on_error=False, tags={"quant/trigger": "cli", **range_tags(first, last)}
+        )
+        for first, last in symbol_ranges(ordered, symbols)
+    ]

@@ -1,8 +1,13 @@
-"""A terse Dagster logger for the command line: one line per step, warnings and errors in full."""
+"""A terse Dagster logger for the command line: one line per step, warnings and errors in full.
+
+Asset checks run once per symbol partition, so a step's checks are summed up in its ``done`` line
+(``checks 40 passed``) and only failed checks get a line of their own.
+"""
 
 import logging
 import sys
 import time
+from collections import Counter
 
 from dagster import DagsterEventType, logger
 from dagster._core.log_manager import get_log_record_metadata, has_log_record_metadata
@@ -11,7 +16,6 @@ _EVENT_LABEL = {
     DagsterEventType.STEP_START: "started",
     DagsterEventType.STEP_SUCCESS: "done",
     DagsterEventType.STEP_FAILURE: "FAILED",
-    DagsterEventType.ASSET_CHECK_EVALUATION: "check",
 }
 
 
@@ -20,30 +24,40 @@ class ProgressHandler(logging.Handler):
         super().__init__()
         self.stream = stream
         self.started = time.perf_counter()
+        self.checks: dict[str, Counter] = {}
+
+    def _print(self, step_key: str, text: str) -> None:
+        elapsed = f"[{time.perf_counter() - self.started:6.1f}s]"
+        print(f"{elapsed} {step_key:<24} {text}", file=self.stream, flush=True)
+
+    def _check_summary(self, step_key: str) -> str:
+        counts = self.checks.pop(step_key, None)
+        if not counts:
+            return ""
+        parts = [f"{counts['passed']} passed"] + ([f"{counts['failed']} FAILED"] if counts["failed"] else [])
+        return f" (checks {', '.join(parts)})"
 
     def emit(self, record: logging.LogRecord) -> None:
         meta = get_log_record_metadata(record) if has_log_record_metadata(record) else None
         event = meta and meta.get("dagster_event")
-        elapsed = f"[{time.perf_counter() - self.started:6.1f}s]"
-        if event is not None and event.event_type in _EVENT_LABEL:
+        step_key = (meta or {}).get("step_key") or ""
+        if event is not None and event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
+            evaluation = event.event_specific_data
+            outcome = "passed" if evaluation.passed else "failed"
+            self.checks.setdefault(step_key, Counter())[outcome] += 1
+            if not evaluation.passed:
+                partition = f" [{evaluation.partition}]" if getattr(evaluation, "partition", None) else ""
+                self._print(step_key, f"check {evaluation.check_name}{partition}: FAILED")
+        elif event is not None and event.event_type in _EVENT_LABEL:
             detail = ""
-            if event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
-                evaluation = event.event_specific_data
-                detail = f" {evaluation.check_name}: {'passed' if evaluation.passed else 'FAILED'}"
-            elif event.event_type == DagsterEventType.STEP_FAILURE:
+            if event.event_type == DagsterEventType.STEP_FAILURE:
                 detail = f": {event.event_specific_data.error.message.strip()}"
-            print(
-                f"{elapsed} {meta['step_key'] or '':<24} {_EVENT_LABEL[event.event_type]}{detail}",
-                file=self.stream,
-                flush=True,
-            )
+            if event.event_type != DagsterEventType.STEP_START:
+                detail = self._check_summary(step_key) + detail
+            self._print(step_key, f"{_EVENT_LABEL[event.event_type]}{detail}")
         elif event is None and record.levelno >= logging.WARNING:
-            print(
-                f"{elapsed} {meta['step_key'] if meta else '':<24} {record.levelname}: "
-                f"{meta['orig_message'] if meta else record.getMessage()}",
-                file=self.stream,
-                flush=True,
-            )
+            message = meta["orig_message"] if meta else record.getMessage()
+            self._print(step_key, f"{record.levelname}: {message}")
 
 
 @logger(description="One line per step on stdout, plus warnings and errors.")

@@ -48,6 +48,8 @@ class Settings:
     sources: dict[str, str] = field(default_factory=dict)
     landing_uri: str = ""  # a folder or s3://bucket/prefix; empty: <home>/landing
     s3_endpoint_url: str | None = None
+    # the YAML file the universe came from; sensors and runs re-read it, so a new line needs no reload
+    universe_file: Path | None = None
 
     @property
     def landing_zone(self) -> str:
@@ -103,13 +105,14 @@ def load_settings() -> Settings:
     """
     symbols_env = os.environ.get("QUANT_SYMBOLS", "")
     sources: dict[str, str] = {}
+    universe_path: Path | None = None
     if symbols_env.strip().lower() == "all":
         symbols = tuple(sorted(p.name.removesuffix("_data.csv") for p in BUNDLED_DATA_DIR.glob("*_data.csv")))
     elif symbols_env.strip():
         symbols = tuple(s.strip().upper() for s in symbols_env.split(",") if s.strip())
     else:
-        universe_file = os.environ.get("QUANT_UNIVERSE")
-        sources = read_universe(universe_file) if universe_file else dict(DEFAULT_UNIVERSE)
+        universe_path = _env_path("QUANT_UNIVERSE", DEFAULT_UNIVERSE_FILE)
+        sources = read_universe(universe_path)
         symbols = tuple(sources)
     horizon = int(os.environ.get("QUANT_HORIZON_DAYS", "5"))
     if horizon < 1:
@@ -126,4 +129,5 @@ def load_settings() -> Settings:
         sources=sources,
         landing_uri=os.environ.get("QUANT_LANDING", ""),
         s3_endpoint_url=os.environ.get("QUANT_S3_ENDPOINT_URL") or None,
+        universe_file=universe_path,
     )

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import pytest
 from dagster import DagsterInstance, Definitions, ExecuteInProcessResult
 
+from quant_assets.automation.jobs import add_symbols, range_tags
 from quant_assets.definitions import build_definitions
 from quant_assets.settings import BUNDLED_DATA_DIR, Settings
 
@@ -27,6 +28,7 @@ class PipelineRun:
     result: ExecuteInProcessResult
 
     def value(self, key: str):
+        """Any asset's value; a symbol-partitioned one as the long frame of all the run's symbols."""
         return self.result.asset_value(key)
 
 
@@ -38,8 +40,9 @@ def pipeline(tmp_path_factory) -> PipelineRun:
     )
     defs = build_definitions(settings)
     instance = DagsterInstance.ephemeral()
+    symbols = add_symbols(instance, TEST_SYMBOLS)
     result = defs.resolve_job_def("everything_job").execute_in_process(
-        instance=instance, raise_on_error=False
+        instance=instance, raise_on_error=False, tags=range_tags(symbols[0], symbols[-1])
     )
     failures = [e.message for e in result.all_events if e.is_step_failure]
     assert result.success, f"pipeline failed: {failures}"

@@ -1,6 +1,16 @@
-"""Asset jobs the schedules and sensors launch."""
+"""Asset jobs the schedules and sensors launch, and how a set of symbols becomes as few runs as possible.
 
-from dagster import AssetSelection, define_asset_job
+The ingestion layer is partitioned by symbol; a run covers a range of partition keys (in the order they
+were added), so the symbols one request touches are grouped into contiguous ranges: one run per range,
+usually one run in all (new symbols are added at the end, next to each other).
+"""
+
+from collections.abc import Iterable, Sequence
+
+from dagster import AssetSelection, DagsterInstance, RunRequest, define_asset_job
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from quant_assets.assets.ingestion import SYMBOLS
 
 INGESTION = AssetSelection.assets("raw_bars", "validated_bars", "quarantined_bars")
 # Retraining rebuilds the training set and everything that depends on the model.
@@ -19,3 +29,51 @@ everything_job = define_asset_job(
     selection=AssetSelection.all(),
     description="The whole graph, from raw bars to portfolio weights.",
 )
+
+
+def symbol_ranges(ordered: Sequence[str], wanted: Iterable[str]) -> list[tuple[str, str]]:
+    """Contiguous runs of ``wanted`` within the partition order ``ordered``, as (first, last) keys."""
+    wanted = set(wanted)
+    ranges: list[tuple[str, str]] = []
+    start = previous = None
+    for key in ordered:
+        if key in wanted:
+            start = key if start is None else start
+            previous = key
+        elif start is not None:
+            ranges.append((start, previous))
+            start = None
+    if start is not None:
+        ranges.append((start, previous))
+    unknown = wanted - set(ordered)
+    if unknown:
+        raise ValueError(f"not symbol partitions (add them first): {', '.join(sorted(unknown))}")
+    return ranges
+
+
+def range_tags(first: str, last: str) -> dict[str, str]:
+    """Run tags that make one run materialise every partition from ``first`` to ``last``."""
+    return {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
+
+
+def symbol_run_requests(
+    ordered: Sequence[str], wanted: Iterable[str], run_key: str | None, tags: dict[str, str]
+) -> list[RunRequest]:
+    """One run request per contiguous range of ``wanted`` symbols (a run key per range when given)."""
+    ranges = symbol_ranges(ordered, wanted)
+    return [
+        RunRequest(
+            run_key=None if run_key is None else f"{run_key}-{i}" if len(ranges) > 1 else run_key,
+            tags={**tags, **range_tags(first, last)},
+        )
+        for i, (first, last) in enumerate(ranges)
+    ]
+
+
+def add_symbols(instance: DagsterInstance, symbols: Iterable[str]) -> list[str]:
+    """Add the missing symbol partitions (keeping the given order); returns every partition, in order."""
+    known = instance.get_dynamic_partitions(SYMBOLS.name)
+    new = [s for s in dict.fromkeys(symbols) if s not in set(known)]
+    if new:
+        instance.add_dynamic_partitions(SYMBOLS.name, new)
+    return [*known, *new]

@@ -1,17 +1,39 @@
 """Time-based triggers: bars after the US close, a weekly retrain as a floor under the drift sensor."""
 
-from dagster import DefaultScheduleStatus, ScheduleDefinition
+from dagster import (
+    DefaultScheduleStatus,
+    RunRequest,
+    ScheduleDefinition,
+    ScheduleEvaluationContext,
+    SkipReason,
+    schedule,
+)
 
-from quant_assets.automation.jobs import ingestion_job, retrain_job
+from quant_assets.assets.ingestion import SYMBOLS
+from quant_assets.automation.jobs import ingestion_job, range_tags, retrain_job
 
-ingestion_schedule = ScheduleDefinition(
+
+def daily_ingestion_request(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
+    """One run over every symbol partition (the schedule's whole point is to refresh all of them)."""
+    symbols = context.instance.get_dynamic_partitions(SYMBOLS.name)
+    if not symbols:
+        return SkipReason("no symbol partitions yet: the universe sensor adds them")
+    return RunRequest(
+        tags={"quant/trigger": "daily", **range_tags(symbols[0], symbols[-1])},
+    )
+
+
+@schedule(
     name="daily_ingestion",
     job=ingestion_job,
     cron_schedule="30 17 * * 1-5",  # 17:30 New York, after the close and the data vendors' settlement
     execution_timezone="America/New_York",
     default_status=DefaultScheduleStatus.RUNNING,
-    description="Ingest the day's bars; eager automation carries them down to predictions and weights.",
+    description="Ingest the day's bars for every symbol in one run; eager automation carries them down.",
 )
+def ingestion_schedule(context: ScheduleEvaluationContext):
+    return daily_ingestion_request(context)
+
 
 weekly_retrain_schedule = ScheduleDefinition(
     name="weekly_retrain",

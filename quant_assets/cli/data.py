@@ -24,6 +24,7 @@ from quant_assets.core.corporate_actions import (
     suspected_splits,
 )
 from quant_assets.core.validation import split_valid_bars
+from quant_assets.resources.lake import read_partitions, stored_partitions
 from quant_assets.settings import Settings, load_settings
 from quant_assets.sources.bundled import read_bars_file
 from quant_assets.sources.landing_zone import FolderLandingZone, LandingZone, S3LandingZone, is_bar_file
@@ -156,33 +157,39 @@ def ingest_command(paths: list[str]) -> int:
         return 1
     for path, key in landed:
         print(f"landed {path} -> {zone.location(key)}")
-    from quant_assets.definitions import build_definitions
-    from quant_assets.instance import dagster_instance
+    touched = sorted({s for path, _ in landed for s in read_bar_file(path).symbols})
+    if not touched:
+        print("landed, but no symbol could be read from the files; nothing to materialise", file=sys.stderr)
+        return 1
+    from quant_assets.instance import dagster_instance, ingest_symbols
 
     settings.ensure_home()
     with dagster_instance(settings) as instance:
-        job = build_definitions(settings).resolve_job_def("ingestion_job")
-        result = job.execute_in_process(instance=instance, raise_on_error=False)
-    if not result.success:
-        print("ingestion run failed; see the Dagster UI (make dev)", file=sys.stderr)
+        results = ingest_symbols(settings, instance, touched)
+    failed = [r.run_id for r in results if not r.success]
+    if failed:
+        print(f"ingestion run(s) {', '.join(failed)} failed; see the Dagster UI (make dev)", file=sys.stderr)
         return 1
-    valid = result.asset_value("validated_bars")
-    quarantined = result.asset_value("quarantined_bars")
-    touched = sorted({s for path, _ in landed for s in read_bar_file(path).symbols})
+    valid = pd.concat([r.asset_value("validated_bars") for r in results], ignore_index=True)
+    quarantined = pd.concat([r.asset_value("quarantined_bars") for r in results], ignore_index=True)
     for symbol in touched:
         rows = valid[valid["symbol"] == symbol]
         last = rows["date"].max().date() if len(rows) else "-"
         bad = int((quarantined["symbol"] == symbol).sum()) if len(quarantined) else 0
         print(f"{symbol}: {len(rows)} validated bars up to {last}, {bad} quarantined")
-    print(f"run {result.run_id}: ingestion done; downstream assets follow by eager automation (make dev)")
+    runs = ", ".join(r.run_id for r in results)
+    print(
+        f"run {runs}: ingested {len(touched)} symbol(s); downstream assets follow by eager automation "
+        "(make dev)"
+    )
     return 0
 
 
 def symbols_table(settings: Settings, today: pd.Timestamp | None = None) -> pd.DataFrame:
     """Universe symbols (and landing-only ones seen in the lake) with source and freshness."""
     today = pd.Timestamp.now().normalize() if today is None else pd.Timestamp(today)
-    lake = settings.lake_dir / "validated_bars.parquet"
-    bars = pd.read_parquet(lake, columns=["symbol", "date"]) if lake.exists() else None
+    stored = stored_partitions(settings.lake_dir, "validated_bars")
+    bars = read_partitions(settings.lake_dir, "validated_bars", stored) if stored else None
     universe = dict(settings.universe)
     if bars is not None:
         for symbol in sorted(set(bars["symbol"]) - set(universe)):
@@ -215,7 +222,7 @@ def symbols_command(as_json: bool) -> int:
         print(table.to_json(orient="records", indent=2))
     else:
         print(table.to_string(index=False))
-        if not (settings.lake_dir / "validated_bars.parquet").exists():
+        if not stored_partitions(settings.lake_dir, "validated_bars"):
             print(f"(no validated bars yet in {settings.lake_dir}; run `quant demo` or `quant ingest`)")
     return 0
 

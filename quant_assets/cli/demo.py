@@ -30,14 +30,23 @@ def prepare_home(settings: Settings, fresh: bool) -> None:
 def _run_everything(settings: Settings):
     from dagster import DagsterInstance
 
+    from quant_assets.automation.jobs import add_symbols, range_tags
     from quant_assets.definitions import build_definitions
     from quant_assets.progress import progress_logger
 
     os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
     job = build_definitions(settings, loggers={"progress": progress_logger}).resolve_job_def("everything_job")
     with DagsterInstance.get() as instance:
+        # One run for the whole graph: every symbol partition (the universe's, plus any landed earlier)
+        # is ingested in it, then the unpartitioned layers read them all.
+        symbols = add_symbols(instance, settings.symbols)
+        if not symbols:
+            raise SystemExit("the universe is empty: list at least one symbol in universe.yaml")
         return job.execute_in_process(
-            instance=instance, run_config={"loggers": {"progress": {}}}, raise_on_error=False
+            instance=instance,
+            run_config={"loggers": {"progress": {}}},
+            raise_on_error=False,
+            tags=range_tags(symbols[0], symbols[-1]),
         )
 
 
@@ -83,7 +92,7 @@ def _summary(result, settings: Settings, seconds: float) -> str:
 
 def demo(fresh: bool) -> int:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
-    warnings.filterwarnings("ignore", message=".*is currently in beta.*")
+    warnings.filterwarnings("ignore", message=".*is currently in (beta|preview).*")
     settings = load_settings()
     prepare_home(settings, fresh)
     print(

@@ -2,11 +2,14 @@
 
 from dagster import ConfigurableResource
 
+from quant_assets.sources.universe import read_universe
+
 
 class PlatformConfig(ConfigurableResource):
     data_dir: str
     symbols: list[str]
     symbol_sources: dict[str, str] = {}  # symbol -> bundled | yahoo | landing; unlisted: bundled
+    universe_file: str | None = None  # when set, read on every use: a new line counts without a reload
     horizon_days: int = 5
     max_weight: float = 0.10
     valid_fraction: float = 0.2
@@ -16,4 +19,7 @@ class PlatformConfig(ConfigurableResource):
 
     @property
     def universe(self) -> dict[str, str]:
+        """``{symbol: source}``: the universe file as it is now, else the symbols given at load time."""
+        if self.universe_file:
+            return read_universe(self.universe_file)
         return {symbol: self.symbol_sources.get(symbol, "bundled") for symbol in self.symbols}

@@ -1,15 +1,18 @@
-"""A failing blocking check on validated bars must stop everything downstream of them."""
+"""A failing blocking check on validated bars must stop everything downstream of them (in that run).
+
+validated_bars is partitioned by symbol; these runs hold one symbol, AAA.
+"""
 
 import pandas as pd
 from dagster import AssetKey, DagsterInstance, asset, materialize
 
 from quant_assets.assets.features import technical_features
-from quant_assets.assets.ingestion import validated_bars_schema
+from quant_assets.assets.ingestion import SYMBOLS, validated_bars_schema
 from quant_assets.resources.lake import LakeIOManager
 
 
 def test_schema_violation_blocks_features(tmp_path):
-    @asset(name="validated_bars")
+    @asset(name="validated_bars", partitions_def=SYMBOLS)
     def broken_validated_bars() -> pd.DataFrame:
         """What a bug in validation would let through: a duplicate date and a negative price."""
         dates = pd.to_datetime(["2020-01-02", "2020-01-02", "2020-01-03"])
@@ -26,11 +29,13 @@ def test_schema_violation_blocks_features(tmp_path):
         )
 
     instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(SYMBOLS.name, ["AAA"])
     result = materialize(
         [broken_validated_bars, validated_bars_schema, technical_features],
         resources={"io_manager": LakeIOManager(base_dir=str(tmp_path))},
         instance=instance,
         raise_on_error=False,
+        partition_key="AAA",
     )
     checks = result.get_asset_check_evaluations()
     assert [c.passed for c in checks] == [False]
@@ -40,7 +45,7 @@ def test_schema_violation_blocks_features(tmp_path):
 
 
 def test_valid_bars_pass_the_check_and_flow(tmp_path):
-    @asset(name="validated_bars")
+    @asset(name="validated_bars", partitions_def=SYMBOLS)
     def good_validated_bars() -> pd.DataFrame:
         dates = pd.bdate_range("2020-01-01", periods=30)
         close = pd.Series(range(30), dtype=float) + 10
@@ -57,10 +62,12 @@ def test_valid_bars_pass_the_check_and_flow(tmp_path):
         )
 
     instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(SYMBOLS.name, ["AAA"])
     result = materialize(
         [good_validated_bars, validated_bars_schema, technical_features],
         resources={"io_manager": LakeIOManager(base_dir=str(tmp_path))},
         instance=instance,
+        partition_key="AAA",
     )
     assert [c.passed for c in result.get_asset_check_evaluations()] == [True]
     assert len(result.asset_value("technical_features")) == 30

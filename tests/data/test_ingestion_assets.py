@@ -2,7 +2,8 @@
 
 Incremental and idempotent: the same input gives the same data versions; a late correction replaces the
 old row and the old row is kept with why; a re-delivery changes nothing; a new split re-adjusts history;
-the landed files are never touched.
+the landed files are never touched. Each run covers the given symbol partitions in one go, as the sensors'
+runs do.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dagster import AssetKey, DagsterInstance, materialize
 from moto.server import ThreadedMotoServer
 
 from quant_assets.assets.ingestion import raw_bars, validate_bars, validated_bars_schema
+from quant_assets.automation.jobs import add_symbols, range_tags
 from quant_assets.resources.lake import LakeIOManager
 from quant_assets.resources.landing_zone import LandingZoneResource
 from quant_assets.resources.platform import PlatformConfig
@@ -28,7 +30,8 @@ HEADER = "date,open,high,low,close,volume,Name"
 CORRECTION = f"{HEADER}\n2013-02-14,66.3599,67.3771,66.2885,66.7000,88809154,AAPL\n"
 
 
-def ingest(tmp_path: Path, instance: DagsterInstance, landing: LandingZoneResource):
+def ingest(tmp_path: Path, instance: DagsterInstance, landing: LandingZoneResource, symbols=("AAPL",)):
+    ordered = add_symbols(instance, symbols)
     result = materialize(
         [raw_bars, validate_bars, validated_bars_schema],
         resources={
@@ -37,6 +40,7 @@ def ingest(tmp_path: Path, instance: DagsterInstance, landing: LandingZoneResour
             "landing": landing,
         },
         instance=instance,
+        tags=range_tags(ordered[0], ordered[-1]),
     )
     assert result.success
     return result
@@ -159,9 +163,14 @@ def test_unreadable_landed_file_is_reported_and_the_rest_flows(tmp_path):
     (zone_dir / "oops.csv").write_text("<html><title>Service Unavailable</title></html>")
     (zone_dir / "MSFT.csv").write_text(f"{HEADER}\n2013-02-14,27.1,28.2,27.0,28.0,1000,MSFT\n")
     instance = DagsterInstance.ephemeral()
-    result = ingest(tmp_path, instance, LandingZoneResource(uri=str(zone_dir)))
+    landing = LandingZoneResource(uri=str(zone_dir))
+    result = ingest(tmp_path, instance, landing, symbols=("AAPL", "MSFT"))  # MSFT as the sensor adds it
     valid = result.asset_value("validated_bars")
     assert sorted(valid["symbol"].unique()) == ["AAPL", "MSFT"]  # a new symbol, no code
+    assert sorted(p.name for p in (tmp_path / "lake" / "validated_bars").iterdir()) == [
+        "AAPL.parquet",
+        "MSFT.parquet",
+    ]
     event = instance.get_latest_materialization_event(AssetKey("raw_bars"))
     errors = event.asset_materialization.metadata["input_errors"].value
     assert errors == [

@@ -6,12 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
-from dagster import build_sensor_context
+from dagster import DagsterInstance, PartitionKeyRange, build_sensor_context
 
+from quant_assets.assets.ingestion import SYMBOLS
 from quant_assets.automation.symbol_sensors import landing_zone_sensor
 from quant_assets.cli import main
+from quant_assets.instance import dagster_instance
 from quant_assets.resources.landing_zone import LandingZoneResource
-from quant_assets.settings import DEFAULT_SYMBOLS, DEFAULT_UNIVERSE_FILE
+from quant_assets.settings import DEFAULT_SYMBOLS, DEFAULT_UNIVERSE_FILE, load_settings
 from quant_assets.sources.universe import read_universe
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "bars"
@@ -33,22 +35,40 @@ def test_universe_file_errors_name_file_and_entry(tmp_path):
         read_universe(path)
 
 
-def test_landing_zone_sensor_requests_one_run_per_batch_of_new_files(tmp_path):
+def test_landing_zone_sensor_adds_new_symbols_and_requests_one_run_for_the_touched_ones(tmp_path):
     landing = LandingZoneResource(uri=str(tmp_path))
-    empty = landing_zone_sensor(build_sensor_context(resources={"landing": landing}))
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(SYMBOLS.name, ["AAPL", "ABT"])
+
+    def evaluate(cursor):
+        return landing_zone_sensor(
+            build_sensor_context(instance=instance, resources={"landing": landing}, cursor=cursor)
+        )
+
+    empty = evaluate(None)
     assert not empty.run_requests and "no new files" in empty.skip_reason.skip_message
 
     (tmp_path / "api").mkdir()
     (tmp_path / "api" / "20240101T000000Z-a.csv").write_text(MSFT)
     (tmp_path / "notes.md").write_text("not data")
-    first = landing_zone_sensor(build_sensor_context(resources={"landing": landing}, cursor=empty.cursor))
+    first = evaluate(empty.cursor)
+    assert [r.partition_keys for r in first.dynamic_partitions_requests] == [["MSFT"]]
     assert len(first.run_requests) == 1 and first.run_requests[0].tags["quant/new_files"] == "1"
-    again = landing_zone_sensor(build_sensor_context(resources={"landing": landing}, cursor=first.cursor))
-    assert not again.run_requests
+    assert first.run_requests[0].partition_key_range == PartitionKeyRange("MSFT", "MSFT")
+    instance.add_dynamic_partitions(SYMBOLS.name, ["MSFT"])  # what the daemon does with the request
+    assert not evaluate(first.cursor).run_requests
 
-    (tmp_path / "api" / "20240102T000000Z-b.csv").write_text(MSFT)
-    second = landing_zone_sensor(build_sensor_context(resources={"landing": landing}, cursor=first.cursor))
-    assert len(second.run_requests) == 1 and second.run_requests[0].run_key != first.run_requests[0].run_key
+    # A correction for a followed symbol: no new partition, a run for that symbol only.
+    (tmp_path / "api" / "20240102T000000Z-b.csv").write_text(MSFT.replace("MSFT", "AAPL"))
+    second = evaluate(first.cursor)
+    assert not second.dynamic_partitions_requests
+    assert [r.partition_key_range for r in second.run_requests] == [PartitionKeyRange("AAPL", "AAPL")]
+    assert second.run_requests[0].run_key != first.run_requests[0].run_key
+
+    # An error page saved as oops.csv touches no symbol and must not become a partition named OOPS.
+    (tmp_path / "oops.csv").write_text("<html><title>Error</title></html>")
+    third = evaluate(second.cursor)
+    assert not third.run_requests and not third.dynamic_partitions_requests
 
 
 def test_quant_ingest_lands_and_materialises_then_symbols_shows_freshness(tmp_path, monkeypatch, capsys):
@@ -71,9 +91,18 @@ def test_quant_ingest_lands_and_materialises_then_symbols_shows_freshness(tmp_pa
     landed = list((tmp_path / "home" / "landing" / "cli").rglob("MSFT.csv"))
     assert len(landed) == 1 and landed[0].read_text() == MSFT
     assert "MSFT: 1 validated bars up to 2013-03-14, 0 quarantined" in out
+    lake = tmp_path / "home" / "lake" / "validated_bars"
+    assert [p.name for p in lake.iterdir()] == ["MSFT.parquet"]  # only the touched symbol was run
 
     assert main(["symbols", "--json"]) == 0
     table = {row["symbol"]: row for row in json.loads(capsys.readouterr().out)}
-    assert table["AAPL"]["source"] == "bundled" and table["AAPL"]["bars"] == 25
-    assert table["AAPL"]["last"] == "2013-03-15"
+    assert table["AAPL"]["source"] == "bundled" and table["AAPL"]["bars"] == 0  # followed, not ingested yet
     assert table["MSFT"]["source"] == "landing" and table["MSFT"]["last"] == "2013-03-14"
+
+    # Ingesting AAPL's file now runs AAPL alone; MSFT's partition is left as it was.
+    msft_stamp = (lake / "MSFT.parquet").stat().st_mtime_ns
+    assert main(["ingest", str(FIXTURES / "AAPL_data.csv")]) == 0
+    assert "AAPL: 25 validated bars up to 2013-03-15" in capsys.readouterr().out
+    assert (lake / "MSFT.parquet").stat().st_mtime_ns == msft_stamp
+    with dagster_instance(load_settings()) as instance:
+        assert instance.get_dynamic_partitions(SYMBOLS.name) == ["AAPL", "MSFT"]
