@@ -1,0 +1,284 @@
+"""The HTTP API as one FastAPI app, mounted on the BentoML service (which owns the model and stores).
+
+Every error is ``{"error": <what to do>, "detail": [...]?}`` with a 4xx a person can act on; a 5xx only
+for a real fault (its traceback goes to the server log, never to the client). Feast is only touched from
+the event loop (async routes) so its SQLite connection is never shared between threads.
+"""
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import anyio.to_thread
+import pandas as pd
+from fastapi import Body, Depends, FastAPI, Request
+from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyHeader
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from bentos.api_models import (
+    UNION_TAGS,
+    Bar,
+    BarsBody,
+    BatchPredictions,
+    BatchPredictRequest,
+    ErrorBody,
+    IngestResult,
+    ModelInfo,
+    PortfolioUpdate,
+    PortfolioVersion,
+    PredictBody,
+    Prediction,
+    RejectedBar,
+)
+from bentos.forecaster import Forecaster
+from bentos.freshness import FeatureClock
+from bentos.landing import write_landing_file
+from bentos.observability import ApiMetrics, MetricsMiddleware
+from bentos.portfolios import PortfolioStore, weight_problems
+from bentos.registry import ModelRegistryView, RegistryUnavailable, UnknownModel
+from bentos.security import API_KEY_HEADER, ApiKeys, AuthError
+from quant_assets.core.validation import split_valid_bars
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, detail: list[dict] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.detail = status, message, detail
+
+
+@dataclass
+class Backend:
+    """What the routes need, built once per worker by the service."""
+
+    forecaster: Forecaster
+    clock: FeatureClock
+    keys: ApiKeys
+    portfolios: PortfolioStore
+    landing_dir: Path
+    registry: ModelRegistryView
+    metrics: ApiMetrics
+    max_weight: float
+    weight_tolerance: float
+
+
+def _errors(*statuses: int) -> dict[int, dict]:
+    return {status: {"model": ErrorBody} for status in statuses}
+
+
+def _readable(errors: list[dict]) -> tuple[str, list[dict]]:
+    """Pydantic errors as ``body.weights.AAPL: Input should be a valid number`` (union tags removed)."""
+    detail = []
+    for e in errors:
+        loc = [str(part) for part in e.get("loc", ()) if part not in UNION_TAGS]
+        detail.append({"loc": loc, "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))})
+    message = "; ".join(f"{'.'.join(d['loc'])}: {d['msg']}" for d in detail[:5])
+    if len(detail) > 5:
+        message += f"; and {len(detail) - 5} more"
+    return message, detail
+
+
+def build_app() -> FastAPI:
+    app = FastAPI(
+        title="quant-assets API",
+        version="1",
+        docs_url=None,  # BentoML serves the merged OpenAPI document at /docs.json and its UI at /
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.backend = None
+    app.add_middleware(
+        MetricsMiddleware, get_metrics=lambda: app.state.backend.metrics if app.state.backend else None
+    )
+    # Declared through the header scheme so OpenAPI documents the key; checking it is each route's job.
+    ApiKey = Annotated[
+        str | None,
+        Depends(APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="Write endpoints only")),
+    ]
+
+    def backend() -> Backend:
+        if app.state.backend is None:
+            raise ApiError(503, "the service is starting; retry when /readyz answers 200")
+        return app.state.backend
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(
+            ErrorBody(error=exc.message, detail=exc.detail).model_dump(exclude_none=True), exc.status
+        )
+
+    @app.exception_handler(AuthError)
+    async def _auth_error(_: Request, exc: AuthError) -> JSONResponse:
+        headers = {"WWW-Authenticate": f'ApiKey header="{API_KEY_HEADER}"'} if exc.status == 401 else None
+        return JSONResponse({"error": exc.message}, exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        message, detail = _readable(list(exc.errors()))
+        return JSONResponse({"error": message, "detail": detail}, 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"error": str(exc.detail)}, exc.status_code, headers=exc.headers)
+
+    def predictions(b: Backend, rows: list[tuple[str, list[float], object]], source: str) -> list[Prediction]:
+        f = b.forecaster
+        values, confidences = f.predict([r[1] for r in rows])
+        out = []
+        for (symbol, _, event_time), value, confidence in zip(rows, values, confidences, strict=True):
+            if source == "online":
+                age, stale, warnings = b.clock.judge(event_time)
+                b.metrics.feature_age.labels(f.model_version).observe(age if age is not None else math.inf)
+                if stale:
+                    b.metrics.stale.labels(f.model_version).inc()
+                as_of = event_time.isoformat() if event_time is not None else None
+            else:
+                age, stale, warnings, as_of = None, None, [], None
+            out.append(
+                Prediction(
+                    symbol=symbol,
+                    prediction=float(value),
+                    confidence=float(confidence),
+                    model_version=f.model_version,
+                    as_of=as_of,
+                    horizon_days=f.horizon_days,
+                    feature_age_days=age,
+                    stale=stale,
+                    warnings=warnings,
+                )
+            )
+        b.metrics.predictions.labels(f.model_version, source).inc(len(out))
+        return out
+
+    @app.post(
+        "/api/predict",
+        response_model=Prediction | BatchPredictions,
+        responses=_errors(400, 404, 422, 503),
+        tags=["forecasts"],
+    )
+    async def predict(body: Annotated[PredictBody, Body()]) -> Prediction | BatchPredictions:
+        """Forecast from the online store (``{symbol}``), from given features (``{symbol, features}``),
+        or for many symbols (``{symbols: [...]}``). Stale online features are flagged, not hidden."""
+        b = backend()
+        f = b.forecaster
+        if isinstance(body, BatchPredictRequest):
+            symbols = list(dict.fromkeys(body.symbols))
+            found = f.online_features(symbols)
+            unknown = [s for s in symbols if s not in found]
+            if not found:
+                raise ApiError(404, f"no online features for any of: {', '.join(unknown)}")
+            rows = [(s, found[s].values, found[s].event_time) for s in symbols if s in found]
+            return BatchPredictions(
+                model_version=f.model_version,
+                predictions=predictions(b, rows, "online"),
+                unknown_symbols=unknown,
+            )
+        if body.features is None:
+            found = f.online_features([body.symbol])
+            if body.symbol not in found:
+                raise ApiError(
+                    404,
+                    f"no online features for symbol {body.symbol!r}; is it in the universe and materialised?",
+                )
+            online = found[body.symbol]
+            return predictions(b, [(body.symbol, online.values, online.event_time)], "online")[0]
+        expected = len(f.feature_names)
+        if len(body.features) != expected:
+            raise ApiError(
+                400,
+                f"features: expected {expected} values in this order: {', '.join(f.feature_names)}; "
+                f"got {len(body.features)}",
+            )
+        bad = [
+            f.feature_names[i] for i, v in enumerate(body.features) if v is not None and not math.isfinite(v)
+        ]
+        if bad:
+            raise ApiError(
+                400, f"features: values must be finite numbers or null (missing); not: {', '.join(bad)}"
+            )
+        values = [math.nan if v is None else float(v) for v in body.features]
+        return predictions(b, [(body.symbol, values, None)], "request")[0]
+
+    @app.post(
+        "/api/data",
+        response_model=IngestResult,
+        status_code=202,
+        responses=_errors(401, 403, 422),
+        tags=["data"],
+    )
+    def ingest_bars(body: Annotated[BarsBody, Body()], api_key: ApiKey) -> IngestResult | JSONResponse:
+        """Daily bars (one or a list) checked with the ingestion rules; accepted rows land in the landing
+        zone for the pipeline. 202 when any row was accepted, 422 (same body) when none was."""
+        b = backend()
+        b.keys.check(api_key)
+        bars: list[Bar] = body if isinstance(body, list) else [body]
+        frame = pd.DataFrame([bar.model_dump() for bar in bars])
+        frame["date"] = pd.to_datetime(frame["date"])
+        for column in ("open", "high", "low", "close", "volume"):
+            frame[column] = frame[column].astype(float)
+        frame.insert(0, "row", range(len(frame)))
+        valid, quarantined = split_valid_bars(frame)
+        rejected = [
+            RejectedBar(
+                row=int(r.row), symbol=str(r.symbol), date=r.date.date().isoformat(), reason=str(r.reason)
+            )
+            for r in quarantined.sort_values("row").itertuples()
+        ]
+        path = write_landing_file(valid, b.landing_dir) if len(valid) else None
+        result = IngestResult(
+            accepted=len(valid),
+            rejected=rejected,
+            landing_file=None if path is None else str(path.relative_to(b.landing_dir.parent)),
+        )
+        if path is None:
+            return JSONResponse(result.model_dump(), 422)
+        return result
+
+    @app.post(
+        "/api/portfolio/update",
+        response_model=PortfolioVersion,
+        status_code=201,
+        responses=_errors(401, 403, 422),
+        tags=["portfolio"],
+    )
+    async def update_portfolio(body: PortfolioUpdate, api_key: ApiKey) -> PortfolioVersion:
+        """Store target weights as a new version: known symbols, finite, 0 <= w <= cap, summing to 1."""
+        b = backend()
+        submitted_by = b.keys.check(api_key)
+        known = b.forecaster.online_features(list(body.weights))
+        problems = weight_problems(body.weights, known, b.max_weight, b.weight_tolerance)
+        if problems:
+            raise ApiError(422, "; ".join(problems))
+        record = await anyio.to_thread.run_sync(
+            b.portfolios.save, body.weights, submitted_by, b.forecaster.model_version
+        )
+        return PortfolioVersion(**record)
+
+    @app.get("/api/portfolio", response_model=PortfolioVersion, responses=_errors(404), tags=["portfolio"])
+    def current_portfolio() -> PortfolioVersion:
+        """The newest stored portfolio version."""
+        record = backend().portfolios.current()
+        if record is None:
+            raise ApiError(404, "no portfolio has been stored yet; POST /api/portfolio/update first")
+        return PortfolioVersion(**record)
+
+    @app.get("/api/model/{model_id}", response_model=ModelInfo, responses=_errors(404, 503), tags=["models"])
+    def model_info(
+        model_id: Annotated[
+            str, PathParam(max_length=64, description="current, champion, challenger or a version")
+        ],
+    ) -> ModelInfo:
+        """A registered model version: its status (champion/challenger), last update and metrics.
+        ``current`` is the version this server answers with."""
+        b = backend()
+        try:
+            return ModelInfo(**b.registry.describe(model_id, b.forecaster.model_version))
+        except UnknownModel as exc:
+            raise ApiError(404, str(exc)) from exc
+        except RegistryUnavailable as exc:
+            raise ApiError(503, str(exc)) from exc
+
+    return app
