@@ -105,7 +105,11 @@ class IngestResult(BaseModel):
     accepted: int
     rejected: list[RejectedBar]
     landing_file: str | None = Field(
-        description="File written under $QUANT_HOME (null when nothing accepted)"
+        description="Key of the file written in the landing zone, e.g. api/<stamp>-<uuid>.csv "
+        "(null when nothing was accepted)"
+    )
+    landing_uri: str | None = Field(
+        default=None, description="Where that file is: a path or s3://bucket/key (null when nothing accepted)"
     )
 
 

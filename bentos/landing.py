@@ -1,39 +1,43 @@
 """Bars accepted over HTTP, written to the landing zone where the landing-zone sensor picks them up.
 
-Files are ``$QUANT_HOME/landing/api/<UTC timestamp>-<uuid>.csv`` in the bundled layout
-(``date,open,high,low,close,volume,Name``). Each is written under a hidden temporary name and renamed
-into place, so a sensor listing ``*.csv`` never sees half a file.
+The zone is the platform's own (``quant_assets.sources.landing_zone``, packaged into the bento): a folder
+or an ``s3://bucket/prefix`` on any S3 endpoint, as ``QUANT_LANDING`` and ``QUANT_S3_ENDPOINT_URL`` say
+(default ``$QUANT_HOME/landing``). Files are ``api/<UTC timestamp>-<uuid>.csv`` in the bundled layout
+(``date,open,high,low,close,volume,Name``); the zone never overwrites a file, and a folder file appears
+whole (written aside, then linked into place), so the sensor never reads half a file.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import uuid
 from pathlib import Path
 
 import pandas as pd
 
+from quant_assets.sources.landing_zone import FolderLandingZone, LandingZone, S3LandingZone, parse_s3_uri
+
 LANDING_COLUMNS = ("date", "open", "high", "low", "close", "volume", "Name")
 
 
-def landing_dir(env: dict[str, str], quant_home: Path) -> Path:
-    """``<zone>/api``; the zone is ``QUANT_LANDING`` (as the platform reads it) or ``$QUANT_HOME/landing``.
-
-    Only a folder zone is written here; an ``s3://`` zone raises so the service refuses to start
-    half-configured rather than accept bars it cannot store.
-    """
+def open_landing_zone(env: dict[str, str], quant_home: Path) -> LandingZone:
+    """The zone ``QUANT_LANDING`` names (a folder or ``s3://``), or ``$QUANT_HOME/landing``."""
     zone = env.get("QUANT_LANDING", "").strip()
     if zone.startswith("s3://"):
-        raise ValueError(f"QUANT_LANDING={zone}: the HTTP API writes to a folder landing zone only")
-    return (Path(zone).expanduser() if zone else quant_home / "landing") / "api"
+        import boto3
+
+        bucket, prefix = parse_s3_uri(zone)
+        client = boto3.client(
+            "s3",
+            endpoint_url=env.get("QUANT_S3_ENDPOINT_URL") or None,
+            region_name=env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION") or "us-east-1",
+        )
+        return S3LandingZone(client, bucket, prefix)
+    return FolderLandingZone(Path(zone).expanduser() if zone else quant_home / "landing")
 
 
-def write_landing_file(valid: pd.DataFrame, directory: Path, now: dt.datetime | None = None) -> Path:
-    """Write validated bars (``symbol, date, open, ..., volume``) as one new CSV; returns its path."""
-    now = now or dt.datetime.now(dt.UTC)
-    directory.mkdir(parents=True, exist_ok=True)
-    name = f"{now.strftime('%Y%m%dT%H%M%S.%fZ')}-{uuid.uuid4().hex}.csv"
+def landing_csv(valid: pd.DataFrame) -> bytes:
+    """Validated bars (``symbol, date, open, ..., volume``) as CSV in the bundled layout."""
     frame = pd.DataFrame(
         {
             "date": pd.to_datetime(valid["date"]).dt.strftime("%Y-%m-%d"),
@@ -41,11 +45,11 @@ def write_landing_file(valid: pd.DataFrame, directory: Path, now: dt.datetime | 
             "Name": valid["symbol"],
         }
     )[list(LANDING_COLUMNS)]
-    final = directory / name
-    partial = directory / f".{name}.partial"
-    with open(partial, "w", newline="") as handle:
-        frame.to_csv(handle, index=False)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(partial, final)
-    return final
+    return frame.to_csv(index=False).encode()
+
+
+def land_bars(valid: pd.DataFrame, zone: LandingZone, now: dt.datetime | None = None) -> str:
+    """Write validated bars as one new file in ``zone``; returns its key (``api/<stamp>-<uuid>.csv``)."""
+    now = now or dt.datetime.now(dt.UTC)
+    name = f"api/{now.strftime('%Y%m%dT%H%M%S.%fZ')}-{uuid.uuid4().hex}.csv"
+    return zone.land(name, landing_csv(valid))

@@ -7,7 +7,6 @@ the event loop (async routes) so its SQLite connection is never shared between t
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated
 
 import anyio.to_thread
@@ -36,12 +35,13 @@ from bentos.api_models import (
 )
 from bentos.forecaster import Forecaster
 from bentos.freshness import FeatureClock
-from bentos.landing import write_landing_file
+from bentos.landing import land_bars
 from bentos.observability import ApiMetrics, MetricsMiddleware
 from bentos.portfolios import PortfolioStore, weight_problems
 from bentos.registry import ModelRegistryView, RegistryUnavailable, UnknownModel
 from bentos.security import API_KEY_HEADER, ApiKeys, AuthError
 from quant_assets.core.validation import split_valid_bars
+from quant_assets.sources.landing_zone import LandingZone
 
 
 class ApiError(Exception):
@@ -58,7 +58,7 @@ class Backend:
     clock: FeatureClock
     keys: ApiKeys
     portfolios: PortfolioStore
-    landing_dir: Path
+    landing: LandingZone
     registry: ModelRegistryView
     metrics: ApiMetrics
     max_weight: float
@@ -227,13 +227,14 @@ def build_app() -> FastAPI:
             )
             for r in quarantined.sort_values("row").itertuples()
         ]
-        path = write_landing_file(valid, b.landing_dir) if len(valid) else None
+        key = land_bars(valid, b.landing) if len(valid) else None
         result = IngestResult(
             accepted=len(valid),
             rejected=rejected,
-            landing_file=None if path is None else str(path.relative_to(b.landing_dir.parent)),
+            landing_file=key,
+            landing_uri=None if key is None else b.landing.location(key),
         )
-        if path is None:
+        if key is None:
             return JSONResponse(result.model_dump(), 422)
         return result
 

@@ -20,7 +20,7 @@ import bentoml
 
 from bentos.forecaster import Forecaster, open_feature_store
 from bentos.freshness import FeatureClock
-from bentos.landing import landing_dir
+from bentos.landing import open_landing_zone
 from bentos.observability import ApiMetrics
 from bentos.portfolios import PortfolioStore
 from bentos.registry import ModelRegistryView, default_tracking_uri
@@ -68,7 +68,7 @@ class QuantForecaster:
             clock=FeatureClock.from_env(env, self.forecaster.materialized_until),
             keys=keys,
             portfolios=PortfolioStore(quant_home / "portfolio"),
-            landing_dir=landing_dir(env, quant_home),
+            landing=open_landing_zone(env, quant_home),
             registry=ModelRegistryView(default_tracking_uri(env, quant_home)),
             metrics=ApiMetrics.create(),
             max_weight=_float_env("QUANT_MAX_WEIGHT", 0.10, 1e-9, 1.0),

@@ -3,8 +3,10 @@
 import os
 from dataclasses import dataclass
 
+import httpx
 import pytest
 from dagster import DagsterInstance, Definitions, ExecuteInProcessResult
+from moto.server import ThreadedMotoServer
 
 from quant_assets.automation.jobs import add_symbols, range_tags
 from quant_assets.definitions import build_definitions
@@ -47,3 +49,27 @@ def pipeline(tmp_path_factory) -> PipelineRun:
     failures = [e.message for e in result.all_events if e.is_step_failure]
     assert result.success, f"pipeline failed: {failures}"
     return PipelineRun(settings, defs, instance, result)
+
+
+@pytest.fixture
+def s3_endpoint(monkeypatch):
+    """moto's S3 server on loopback, started here and stopped by its own handle.
+
+    moto keeps its buckets in process-wide state, so each test starts and ends with it reset."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        httpx.post(f"{endpoint}/moto-api/reset").raise_for_status()
+        yield endpoint
+        httpx.post(f"{endpoint}/moto-api/reset").raise_for_status()
+    finally:
+        server.stop()

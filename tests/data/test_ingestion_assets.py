@@ -14,9 +14,7 @@ from pathlib import Path
 
 import boto3
 import pandas as pd
-import pytest
 from dagster import AssetKey, DagsterInstance, materialize
-from moto.server import ThreadedMotoServer
 
 from quant_assets.assets.ingestion import raw_bars, validate_bars, validated_bars_schema
 from quant_assets.automation.jobs import add_symbols, range_tags
@@ -110,25 +108,6 @@ def test_a_new_split_re_adjusts_history_and_keeps_raw_prices(tmp_path):
     assert (
         adjusted.loc[before, "price_factor"].eq(0.5).all() and adjusted.loc[after, "price_factor"].eq(1).all()
     )
-
-
-@pytest.fixture
-def s3_endpoint(monkeypatch):
-    """moto's S3 server on loopback, started here and stopped by its own handle."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
 
 
 def test_s3_landing_zone_on_a_real_endpoint(tmp_path, s3_endpoint):
