@@ -5,6 +5,7 @@ for a real fault (its traceback goes to the server log, never to the client). Fe
 the event loop (async routes) so its SQLite connection is never shared between threads.
 """
 
+import logging
 import math
 from dataclasses import dataclass
 from typing import Annotated
@@ -42,6 +43,8 @@ from bentos.registry import ModelRegistryView, RegistryUnavailable, UnknownModel
 from bentos.security import API_KEY_HEADER, ApiKeys, AuthError
 from quant_assets.core.validation import split_valid_bars
 from quant_assets.sources.landing_zone import LandingZone
+
+logger = logging.getLogger("quant_forecaster")
 
 
 class ApiError(Exception):
@@ -234,6 +237,10 @@ def build_app() -> FastAPI:
             landing_file=key,
             landing_uri=None if key is None else b.landing.location(key),
         )
+        logger.info(
+            "POST /api/data: %d bar(s) accepted, %d rejected -> %s",
+            result.accepted, len(rejected), result.landing_uri or "nothing written",
+        )  # fmt: skip
         if key is None:
             return JSONResponse(result.model_dump(), 422)
         return result
@@ -256,6 +263,10 @@ def build_app() -> FastAPI:
         record = await anyio.to_thread.run_sync(
             b.portfolios.save, body.weights, submitted_by, b.forecaster.model_version
         )
+        logger.info(
+            "POST /api/portfolio/update: version %d stored (%d names) by %s",
+            record["version"], len(record["weights"]), submitted_by,
+        )  # fmt: skip
         return PortfolioVersion(**record)
 
     @app.get("/api/portfolio", response_model=PortfolioVersion, responses=_errors(404), tags=["portfolio"])

@@ -29,8 +29,9 @@ from bentos.security import ApiKeys
 
 MODEL_TAG = os.environ.get("QUANT_MODEL_TAG", "quant-assets-xgb:latest")
 WORKERS = int(os.environ.get("QUANT_SERVE_WORKERS", "1"))
-# One INFO line per request; on by default (operations want it), QUANT_ACCESS_LOG=false for throughput.
-ACCESS_LOG = os.environ.get("QUANT_ACCESS_LOG", "true").strip().lower() not in ("0", "false", "no", "off")
+# BentoML's line per request costs ~25 % of throughput at concurrency 1 (benchmarks/serving.py), so it is
+# off by default: /metrics counts every request and writes log their own line. QUANT_ACCESS_LOG=true.
+ACCESS_LOG = os.environ.get("QUANT_ACCESS_LOG", "false").strip().lower() in ("1", "true", "yes", "on")
 logger = logging.getLogger("quant_forecaster")
 
 app = build_app()
@@ -58,7 +59,10 @@ class QuantForecaster:
         quant_home = Path(env.get("QUANT_HOME", Path.cwd() / ".quant")).expanduser().resolve()
         booster = bentoml.xgboost.load_model(self.model_ref)
         self.forecaster = Forecaster(
-            booster, dict(self.model_ref.info.metadata), open_feature_store(quant_home)
+            booster,
+            dict(self.model_ref.info.metadata),
+            open_feature_store(quant_home),
+            predict_threads=int(_float_env("QUANT_PREDICT_THREADS", 1, 1, 256)),
         )
         keys = ApiKeys.from_env(env.get("QUANT_API_KEYS"))
         if not keys.configured:

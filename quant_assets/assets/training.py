@@ -22,6 +22,7 @@ from quant_assets.core.model import (
     predict_returns,
     train_regressor,
 )
+from quant_assets.core.tuning import TuningConfig, TuningResult, tune_hyperparameters
 from quant_assets.core.walk_forward import WalkForwardConfig, WalkForwardReport, evaluate_walk_forward
 from quant_assets.resources.feast_store import FeastResource
 from quant_assets.resources.model_registry import CHALLENGER, ModelRegistry
@@ -40,6 +41,10 @@ class TrainingConfig(Config):
     train_days: int = 504
     embargo_days: int = 5
     extra_seeds: list[int] = [7, 2024]  # besides the platform seed, to measure the spread over seeds
+    # Hyperparameter search (Optuna) before the evaluation, on dates before every test window; 0 = off.
+    tune_seconds: float = 0.0
+    tune_trials: int = 50
+    tune_validation_days: int = 126
 
 
 def dataset_fingerprint(frame: pd.DataFrame) -> str:
@@ -72,6 +77,39 @@ def decile_table(out_of_fold: pd.DataFrame) -> pd.DataFrame:
 
 def _finite(metrics: dict[str, float]) -> dict[str, float]:
     return {k: float(v) for k, v in metrics.items() if np.isfinite(v)}
+
+
+def _tune(
+    context: AssetExecutionContext,
+    config: TrainingConfig,
+    dataset: pd.DataFrame,
+    features: list[str],
+    label: str,
+    wf_config: WalkForwardConfig,
+    seed: int,
+) -> TuningResult:
+    """The search, each trial a nested MLflow run under the Dagster run's own run, with progress lines."""
+    tuning = TuningConfig(
+        seconds=config.tune_seconds,
+        max_trials=config.tune_trials,
+        validation_days=config.tune_validation_days,
+        seed=seed,
+    )
+    context.log.info(
+        f"tuning: up to {tuning.max_trials} trials in {tuning.seconds:g} s, before the test windows"
+    )
+    best = [np.inf]
+
+    def log_trial(trial: dict) -> None:
+        best[0] = min(best[0], trial["rmse"])
+        with mlflow.start_run(nested=True, run_name=f"tuning-trial-{trial['number']:03d}"):
+            mlflow.log_params(trial["params"])
+            mlflow.log_metrics({"validation_rmse": trial["rmse"], "seconds": trial["seconds"]})
+        context.log.info(
+            f"tuning trial {trial['number']}: validation rmse {trial['rmse']:.5f} (best {best[0]:.5f})"
+        )
+
+    return tune_hyperparameters(dataset, features, label, wf_config, tuning, on_trial=log_trial)
 
 
 def _log_report(tracking, report: WalkForwardReport, calibration_report: dict, importance: pd.Series) -> None:
@@ -131,9 +169,14 @@ def model_candidate(
         embargo_days=config.embargo_days,
     )
     seeds = [platform.seed, *[s for s in config.extra_seeds if s != platform.seed]]
+    tracking = context.resources.mlflow  # dagster-mlflow: the MLflow run of this Dagster run
+    tuned = None
+    if config.tune_seconds > 0:
+        tuned = _tune(context, config, training_set, feature_names, label, wf_config, platform.seed)
+    params = {**DEFAULT_XGB_PARAMS, **(tuned.best_params if tuned else {})}
     context.log.info(f"walk-forward: {config.n_folds} folds x {len(seeds)} seeds, {config.scheme} window")
     report = evaluate_walk_forward(
-        training_set, feature_names, label, wf_config, horizon=horizon, seeds=seeds
+        training_set, feature_names, label, wf_config, horizon=horizon, seeds=seeds, params=params
     )
     oof = report.out_of_fold
     calibration = fit_direction_calibration(oof["predicted"].to_numpy(), oof["realised"].to_numpy())
@@ -143,7 +186,7 @@ def model_candidate(
     train_end, (test_start, test_end) = last["train"].split("..")[1], last["test"].split("..")
     train_rows = training_set[training_set["date"] <= train_end]
     test_rows = training_set[(training_set["date"] >= test_start) & (training_set["date"] <= test_end)]
-    model = train_regressor(train_rows[feature_names], train_rows[label], seed=platform.seed)
+    model = train_regressor(train_rows[feature_names], train_rows[label], seed=platform.seed, params=params)
     holdout = regression_metrics(
         test_rows[label].to_numpy(),
         predict_returns(model, test_rows[feature_names]),
@@ -151,11 +194,11 @@ def model_candidate(
     )
     importance = feature_importance(model, feature_names)
 
-    tracking = context.resources.mlflow  # dagster-mlflow: the MLflow run of this Dagster run
     try:
         tracking.log_params(
             {
-                **DEFAULT_XGB_PARAMS,
+                **params,
+                "tuned": tuned is not None,
                 "seed": platform.seed,
                 "seeds": ",".join(map(str, seeds)),
                 "horizon_days": horizon,
@@ -172,6 +215,10 @@ def model_candidate(
             }
         )
         tracking.log_metrics({f"holdout_{k}": v for k, v in _finite(holdout).items()})
+        if tuned is not None:
+            summary = tuned.describe()
+            tracking.log_metrics({k: float(v) for k, v in summary.items() if isinstance(v, int | float)})
+            tracking.set_tags({k: v for k, v in summary.items() if isinstance(v, str)})
         tracking.set_tags(
             {
                 "dataset_hash": dataset_fingerprint(training_set),
@@ -207,6 +254,8 @@ def model_candidate(
             "valid_end": test_end,
             "dataset_hash": dataset_fingerprint(training_set),
             "model_sha256": model_fingerprint(model),
+            "params": params,
+            "tuning": tuned.describe() if tuned else None,
         }
         tracking.log_dict(record, CANDIDATE_RECORD)
         registry.set_alias(CHALLENGER, version)
@@ -226,6 +275,8 @@ def model_candidate(
             "holdout_rmse": holdout["rmse"],
             "wf_rmse": report.summary["xgboost"]["rmse"],
             "wf_rank_ic": report.summary["xgboost"]["rank_ic"],
+            "params": MetadataValue.json({k: v for k, v in params.items()}),
+            **({"tuning": MetadataValue.json(tuned.describe())} if tuned else {}),
             "calibration_brier": calibration_report["brier"],
             "walk_forward": MetadataValue.md(
                 metrics_table(

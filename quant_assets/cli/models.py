@@ -10,8 +10,10 @@ import pandas as pd
 
 from quant_assets.core.features import FEATURE_COLUMNS, build_features
 from quant_assets.core.labels import forward_returns, label_column, label_span
+from quant_assets.core.model import DEFAULT_XGB_PARAMS
 from quant_assets.core.reporting import walk_forward_table
 from quant_assets.core.schemas import BAR_COLUMNS
+from quant_assets.core.tuning import TuningConfig, tune_hyperparameters
 from quant_assets.core.validation import split_valid_bars
 from quant_assets.core.walk_forward import WalkForwardConfig, evaluate_walk_forward
 from quant_assets.settings import MODEL_NAME, load_settings
@@ -71,9 +73,20 @@ def train(args: argparse.Namespace) -> int:
         embargo_days=args.embargo_days,
     )
     seeds = [args.seed, *[s for s in (7, 2024) if s != args.seed]][: args.n_seeds]
+    label, tuned = label_column(horizon), None
     try:
+        if args.tune > 0:
+            tuned = tune_hyperparameters(
+                dataset, list(FEATURE_COLUMNS), label, config,
+                TuningConfig(seconds=args.tune, max_trials=args.tune_trials, seed=args.seed),
+                on_trial=lambda t: print(  # progress on stderr, so --json stays one document on stdout
+                    f"tuning trial {t['number']}: validation rmse {t['rmse']:.5f} ({t['seconds']:.1f} s)",
+                    file=sys.stderr, flush=True,
+                ),
+            )  # fmt: skip
+        params = {**DEFAULT_XGB_PARAMS, **(tuned.best_params if tuned else {})}
         report = evaluate_walk_forward(
-            dataset, list(FEATURE_COLUMNS), label_column(horizon), config, horizon=horizon, seeds=seeds
+            dataset, list(FEATURE_COLUMNS), label, config, horizon=horizon, seeds=seeds, params=params
         )
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -90,9 +103,11 @@ def train(args: argparse.Namespace) -> int:
         "folds": report.folds,
         "summary": report.summary,
         "seed_spread": report.seed_spread,
+        "params": params,
+        "tuning": tuned.describe() if tuned else None,
     }
     if args.register:
-        result["registered"] = _register(dataset, horizon, report, args.seed)
+        result["registered"] = _register(dataset, horizon, report, args.seed, params)
     if args.json:
         print(json.dumps(_clean(result), default=_json_default))
         return 0
@@ -106,6 +121,12 @@ def train(args: argparse.Namespace) -> int:
             f"  fold {fold['fold']}: train {fold['train']} ({fold['n_train']:,} rows), test {fold['test']} "
             f"({fold['n_test']:,}): rmse {fold['model']['rmse']:.5f}, rank_ic {fold['model']['rank_ic']:+.3f}"
         )
+    if tuned:
+        print(
+            f"tuned on {tuned.train_dates[0]}..{tuned.validation_dates[1]} (before every test window): "
+            f"{len(tuned.trials)} trials, validation rmse {tuned.best_rmse:.5f} vs defaults "
+            f"{tuned.default_rmse:.5f}; params {json.dumps(tuned.best_params, default=_json_default)}"
+        )
     print("walk-forward, mean±std over folds:")
     print(walk_forward_table(report.summary, report.seed_spread, indent="  "))
     if args.register:
@@ -116,7 +137,7 @@ def train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _register(dataset: pd.DataFrame, horizon: int, report, seed: int) -> dict[str, str]:
+def _register(dataset: pd.DataFrame, horizon: int, report, seed: int, params: dict) -> dict[str, str]:
     """Log the last fold's model to MLflow and make it the challenger (the gate decides promotion)."""
     import mlflow
 
@@ -133,9 +154,11 @@ def _register(dataset: pd.DataFrame, horizon: int, report, seed: int) -> dict[st
     )
     train_end = report.folds[-1]["train"].split("..")[1]
     rows = dataset[dataset["date"] <= train_end]
-    model = train_regressor(rows[list(FEATURE_COLUMNS)], rows[label_column(horizon)], seed=seed)
+    model = train_regressor(
+        rows[list(FEATURE_COLUMNS)], rows[label_column(horizon)], seed=seed, params=params
+    )
     with mlflow.start_run(experiment_id=experiment, run_name="quant train") as run:
-        mlflow.log_params({"horizon_days": horizon, "seed": seed, "source": "quant train"})
+        mlflow.log_params({**params, "horizon_days": horizon, "seed": seed, "source": "quant train"})
         mlflow.log_metrics({f"wf_{k}": v for k, v in report.summary["xgboost"].items() if np.isfinite(v)})
         mlflow.set_tag("model_sha256", model_fingerprint(model))
         info = mlflow.xgboost.log_model(model, name="model", registered_model_name=MODEL_NAME)
@@ -252,6 +275,16 @@ def register(subparsers) -> None:
     train_parser.add_argument("--scheme", choices=("expanding", "rolling"), default="expanding")
     train_parser.add_argument("--seed", type=int, default=42)
     train_parser.add_argument("--n-seeds", type=int, default=3, help="seeds for the spread (first is --seed)")
+    train_parser.add_argument(
+        "--tune",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="search hyperparameters (Optuna) for up to SECONDS first, on dates before every test window",
+    )
+    train_parser.add_argument(
+        "--tune-trials", type=int, default=50, help="most trials of --tune (fix it for repeatable runs)"
+    )  # fmt: skip
     train_parser.set_defaults(handler=train)
     status_parser = subparsers.add_parser("status", help="champion, challenger and the last gate decision")
     status_parser.add_argument("--json", action="store_true")

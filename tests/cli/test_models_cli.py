@@ -29,3 +29,18 @@ def test_train_on_an_unreadable_file_is_a_clear_error(tmp_path, capsys):
     bad.write_text("<html><body>rate limited</body></html>")
     assert main(["train", str(bad)]) == 2
     assert "XYZ.csv" in capsys.readouterr().err
+
+
+def test_train_with_tuning_reports_the_search_and_uses_its_winner(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("QUANT_HOME", str(tmp_path))
+    args = ["train", *FILES, "--json", "--folds", "2", "--test-days", "40", "--n-seeds", "1"]
+    code = main([*args, "--tune", "120", "--tune-trials", "3"])
+    assert code == 0
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert captured.err.count("tuning trial") == 3  # progress on stderr, one line per trial
+    tuning = report["tuning"]
+    assert tuning["tuning_trials"] == 3 and tuning["tuning_best_rmse"] <= tuning["tuning_default_rmse"]
+    # The search ends before the first test window it will be judged on.
+    assert tuning["tuning_validation"].split("..")[1] < report["folds"][0]["test"].split("..")[0]
+    assert report["params"]["n_estimators"] >= 100

@@ -1,0 +1,43 @@
+"""Synthetic markets for tests: bars with planted (or no) predictability, and their labelled dataset.
+
+Importable from any test module (``tests/`` is on pytest's ``pythonpath``).
+"""
+
+import numpy as np
+import pandas as pd
+
+from quant_assets.core.features import build_features
+from quant_assets.core.labels import forward_returns
+
+
+def gbm_bars(n_symbols: int, n_days: int, seed: int, autocorrelation: float = 0.0) -> pd.DataFrame:
+    """Daily bars whose open-to-open returns follow AR(1) with the given coefficient (0 = random walk)."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for i in range(n_symbols):
+        shocks = rng.normal(scale=0.015, size=n_days)
+        returns = np.zeros(n_days)
+        for t in range(1, n_days):
+            returns[t] = autocorrelation * returns[t - 1] + shocks[t]
+        opens = 50 * np.exp(np.cumsum(returns))
+        closes = opens * np.exp(rng.normal(scale=0.002, size=n_days))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "symbol": f"S{i:02d}",
+                    "date": pd.bdate_range("2015-01-01", periods=n_days),
+                    "open": opens,
+                    "high": np.maximum(opens, closes) * 1.005,
+                    "low": np.minimum(opens, closes) * 0.995,
+                    "close": closes,
+                    "volume": rng.uniform(1e5, 2e5, size=n_days),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def dataset(bars: pd.DataFrame, horizon: int) -> pd.DataFrame:
+    return (
+        build_features(bars).merge(forward_returns(bars, horizon), on=["symbol", "date"]).sort_values("date")
+    )
