@@ -287,12 +287,12 @@ def main() -> None:
                     base, {"by-symbol": {"symbols": ["AAPL"]}}, args.seconds, args.runs
                 )
 
-    print(f"\n{'server':<18}{'endpoint':<15}{'conc':>5}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>8}{'errors':>8}"
+    print(f"\n{'server':<20}{'endpoint':<15}{'conc':>5}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>8}{'errors':>8}"
           f"{'p99 x base':>12}{'req/s x base':>14}")  # fmt: skip
     for server, table in results.items():
         for (name, level), (p50, p99, rps, errors) in table.items():
             b50, b99, brps, _ = results["fastapi"][(name, level)]
-            print(f"{server:<18}{name:<15}{level:>5}{p50:>9.2f}{p99:>9.2f}{rps:>8.0f}{errors:>8}"
+            print(f"{server:<20}{name:<15}{level:>5}{p50:>9.2f}{p99:>9.2f}{rps:>8.0f}{errors:>8}"
                   f"{p99 / b99:>12.2f}{rps / brps:>14.2f}")  # fmt: skip
     print("\ntargets (issue 5): p99 within 1.5x of the baseline, throughput at least 0.7x")
 
