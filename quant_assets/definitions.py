@@ -14,6 +14,7 @@ from quant_assets.assets import (
     serving,
     training,
 )
+from quant_assets.automation.eager import automation_sensor
 from quant_assets.automation.jobs import everything_job, ingestion_job, retrain_job
 from quant_assets.automation.schedules import ingestion_schedule, weekly_retrain_schedule
 from quant_assets.automation.sensors import drift_sensor
@@ -71,7 +72,7 @@ def build_definitions(settings: Settings, loggers: dict | None = None) -> Defini
         asset_checks=list(ASSET_CHECKS),
         jobs=[ingestion_job, retrain_job, everything_job],
         schedules=[ingestion_schedule, weekly_retrain_schedule],
-        sensors=[drift_sensor, universe_sensor, landing_zone_sensor],
+        sensors=[drift_sensor, universe_sensor, landing_zone_sensor, automation_sensor],
         resources=build_resources(settings),
     )
 

@@ -12,11 +12,16 @@ from quant_assets.resources.platform import PlatformConfig
 
 TechnicalFeatures = pandera_schema_to_dagster_type(technical_features_schema(FEATURE_COLUMNS))
 
+# Eager, except that a symbol partition with no value yet (just added, or its ingestion failed) must not
+# hold back every other symbol's new bars: plain eager() waits until *all* parent partitions exist.
+# The lake's loader leaves such a symbol out, with a log line.
+EAGER_OVER_SYMBOLS = AutomationCondition.eager().without(~AutomationCondition.any_deps_missing())
+
 
 @asset(
     group_name="features",
     dagster_type=TechnicalFeatures,
-    automation_condition=AutomationCondition.eager(),
+    automation_condition=EAGER_OVER_SYMBOLS,
     kinds={"pandas", "talib"},
 )
 def technical_features(context: AssetExecutionContext, validated_bars: pd.DataFrame) -> pd.DataFrame:
@@ -27,7 +32,7 @@ def technical_features(context: AssetExecutionContext, validated_bars: pd.DataFr
     return features
 
 
-@asset(group_name="features", automation_condition=AutomationCondition.eager(), kinds={"pandas"})
+@asset(group_name="features", automation_condition=EAGER_OVER_SYMBOLS, kinds={"pandas"})
 def labels(
     context: AssetExecutionContext, validated_bars: pd.DataFrame, platform: PlatformConfig
 ) -> pd.DataFrame:
