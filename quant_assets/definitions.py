@@ -50,7 +50,11 @@ def build_resources(settings: Settings) -> dict[str, object]:
             horizon_days=settings.horizon_days,
             max_weight=settings.max_weight,
         ),
-        "landing": LandingZoneResource(uri=settings.landing_zone, s3_endpoint_url=settings.s3_endpoint_url),
+        "landing": LandingZoneResource(
+            uri=settings.landing_zone,
+            s3_endpoint_url=settings.s3_endpoint_url,
+            parse_cache_dir=str(settings.home / "cache" / "landing"),
+        ),
         "feast": FeastResource(repo_dir=str(FEATURE_REPO_DIR), quant_home=str(settings.home)),
         "mlflow": mlflow_tracking_resource.configured(
             {

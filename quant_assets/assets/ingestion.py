@@ -97,7 +97,14 @@ def raw_bars(
     universe = platform.universe
     sources = {symbol: universe.get(symbol, "landing") for symbol in symbols}  # not listed: landing only
     yahoo = YahooClient() if "yahoo" in sources.values() else None
-    gathered = gather_bars(sources, Path(platform.data_dir), landing.open(), yahoo, only_symbols=set(symbols))
+    cache = landing.parse_cache()
+    gathered = gather_bars(
+        sources, Path(platform.data_dir), landing.open(), yahoo, only_symbols=set(symbols), cache=cache
+    )
+    if cache is not None and (cache.stats.parsed or cache.stats.cached):
+        context.log.info(
+            f"landing zone: {cache.stats.parsed} file(s) parsed, {cache.stats.cached} from the parse cache"
+        )
     for error in gathered.errors:
         context.log.error(error)
     for warning in gathered.warnings:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dagster import ConfigurableResource
 from dagster_aws.s3 import S3Resource
 
+from quant_assets.sources.landing_cache import LandingParseCache
 from quant_assets.sources.landing_zone import FolderLandingZone, LandingZone, S3LandingZone, parse_s3_uri
 
 
@@ -17,6 +18,11 @@ class LandingZoneResource(ConfigurableResource):
     uri: str
     s3_endpoint_url: str | None = None
     s3_region: str = "us-east-1"
+    # Where parses of landed files are kept so each file is read once (None: parse every file each run).
+    parse_cache_dir: str | None = None
+
+    def parse_cache(self) -> LandingParseCache | None:
+        return LandingParseCache(self.parse_cache_dir) if self.parse_cache_dir else None
 
     def open(self) -> LandingZone:
         if self.uri.startswith("s3://"):

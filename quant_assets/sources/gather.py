@@ -15,7 +15,8 @@ import pandas as pd
 
 from quant_assets.core.corporate_actions import attach_actions
 from quant_assets.sources.bundled import read_bundled_file
-from quant_assets.sources.landing_zone import LandingZone, read_landed
+from quant_assets.sources.landing_cache import KEY_COLUMN, LandedRows, LandingParseCache, read_landed_rows
+from quant_assets.sources.landing_zone import LandingZone
 from quant_assets.sources.layouts import BarFileError, ParsedFile, empty_actions, empty_raw_bars
 from quant_assets.sources.yahoo import YahooClient, YahooError
 
@@ -57,6 +58,30 @@ def _from_source(
     return ParsedFile(f"landing:{symbol}", "none", empty_raw_bars())  # landing-only symbol
 
 
+def _landed_outcomes(
+    landed: LandedRows, wanted_mask
+) -> tuple[list[FileOutcome], pd.DataFrame, pd.DataFrame, list[str]]:
+    """Per file: its outcome (only files with wanted rows, or an error); the wanted rows and warnings."""
+    bars = landed.bars[wanted_mask(landed.bars["symbol"], keep_missing=True)]
+    actions = landed.actions[wanted_mask(landed.actions["symbol"], keep_missing=False)]
+    rows = bars.groupby(KEY_COLUMN, sort=False).size()
+    symbols = (
+        pd.concat([bars[[KEY_COLUMN, "symbol"]], actions[[KEY_COLUMN, "symbol"]]])
+        .dropna()
+        .groupby(KEY_COLUMN, sort=False)["symbol"]
+        .agg(lambda s: tuple(sorted(set(s))))
+    )
+    has_actions = set(actions[KEY_COLUMN])
+    outcomes, warnings = [], []
+    for key, info in landed.files.items():
+        if info.error is not None:
+            outcomes.append(FileOutcome(info.location, (), 0, info.error))
+        elif key in rows.index or key in has_actions:
+            outcomes.append(FileOutcome(info.location, symbols.get(key, ()), int(rows.get(key, 0))))
+            warnings.extend(info.warnings)
+    return outcomes, bars.drop(columns=KEY_COLUMN), actions.drop(columns=KEY_COLUMN), warnings
+
+
 def gather_bars(
     universe: dict[str, str],
     data_dir: Path,
@@ -65,14 +90,22 @@ def gather_bars(
     start: pd.Timestamp | None = None,
     end: pd.Timestamp | None = None,
     only_symbols: set[str] | None = None,
+    cache: LandingParseCache | None = None,
 ) -> GatheredBars:
     """Raw bars of the universe's symbols plus every symbol found in the landing zone.
 
-    ``only_symbols`` limits the result (e.g. to the symbols a new file touched).
+    ``only_symbols`` limits the result (e.g. to the symbols a new file touched); with a ``cache`` only
+    landed files that are new or changed since an earlier call are read and parsed.
     """
     start = pd.Timestamp(start) if start is not None else pd.Timestamp("1970-01-01")
     end = pd.Timestamp(end) if end is not None else pd.Timestamp.now().normalize()
     wanted = (lambda s: s in only_symbols) if only_symbols is not None else (lambda s: True)
+
+    def wanted_mask(symbols: pd.Series, keep_missing: bool) -> pd.Series:
+        if only_symbols is None:
+            return pd.Series(True, index=symbols.index)
+        return symbols.isin(only_symbols) | (symbols.isna() if keep_missing else False)
+
     parsed: list[ParsedFile] = []
     outcomes: list[FileOutcome] = []
     for symbol, source in universe.items():
@@ -86,23 +119,14 @@ def gather_bars(
         if source != "landing":
             parsed.append(one)
             outcomes.append(FileOutcome(one.source, tuple(one.symbols), len(one.bars)))
-    for landed in zone.list_files() if zone is not None else []:
-        try:
-            one = read_landed(zone, landed)
-        except BarFileError as error:
-            outcomes.append(FileOutcome(zone.location(landed.key), (), 0, str(error)))
-            continue
-        keep = one.bars["symbol"].map(lambda s: s is None or pd.isna(s) or wanted(s))
-        one = ParsedFile(
-            one.source,
-            one.layout,
-            one.bars[keep.astype(bool)],
-            one.actions[one.actions["symbol"].map(wanted).astype(bool)],
-            one.warnings,
+    files = zone.list_files() if zone is not None else []
+    if zone is not None and files:
+        landed = cache.parse(zone, files) if cache is not None else read_landed_rows(zone, files)
+        outcomes_landed, landed_bars, landed_actions, landed_warnings = _landed_outcomes(landed, wanted_mask)
+        outcomes.extend(outcomes_landed)
+        parsed.append(
+            ParsedFile("landing zone", "mixed", landed_bars, landed_actions, tuple(landed_warnings))
         )
-        if len(one.bars) or len(one.actions):
-            parsed.append(one)
-            outcomes.append(FileOutcome(one.source, tuple(one.symbols), len(one.bars)))
     frames = [p.bars for p in parsed if len(p.bars)]
     bars = pd.concat(frames, ignore_index=True) if frames else empty_raw_bars()
     action_frames = [p.actions for p in parsed if len(p.actions)]
