@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import contextlib
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -29,6 +28,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from pydantic import BaseModel
+
+from quant_assets.local_server import free_port, local_server
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LEVELS = (1, 16, 64)
@@ -113,41 +114,12 @@ BATCHING_SERVICE = textwrap.dedent(
 
 
 # --- processes --------------------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def running(cmd: list[str], env: dict[str, str], cwd: Path, log: Path, port: int) -> Iterator[str]:
-    """Start a server in its own process group, wait for /readyz, stop it by its own group id."""
-    import httpx
-
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
+    """A server started for the measurement and stopped after it; yields its base URL."""
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{cmd[:3]} exited:\n{log.read_text()[-3000:]}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{cmd[:3]} not ready after 120 s")
-            time.sleep(0.3)
+    with local_server(cmd, env=env, cwd=cwd, log_path=log, ready_url=f"{base}/readyz", timeout_s=120):
         yield base
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 # --- the client -------------------------------------------------------------------------------------------
@@ -244,7 +216,7 @@ def main() -> None:
         print(f"model {model.tag}; {args.runs} x {args.seconds:.0f} s per level; workers={args.workers}; "
               f"{os.cpu_count()} CPUs shared by servers and client", flush=True)  # fmt: skip
         results: dict[str, dict] = {}
-        port = _free_port()
+        port = free_port()
         baseline_cmd = [sys.executable, __file__, "--baseline-app", "--port", str(port)]
         if args.workers > 1:  # as many processes as the bento; uvicorn workers need an import string
             baseline_cmd = [
@@ -258,7 +230,7 @@ def main() -> None:
         # The working tree's service (what the next bento will hold) with the state's model; as configured
         # by default (no access log, like the baseline), and with BentoML's line per request.
         for label, access_log in (("bentoml", "false"), ("bentoml+access-log", "true")):
-            port = _free_port()
+            port = free_port()
             serve = [bentoml_cli, "serve", "bentos.service:QuantForecaster", "--host", "127.0.0.1",
                      "--port", str(port)]  # fmt: skip
             bento_env = {**env, "QUANT_ACCESS_LOG": access_log}
@@ -267,7 +239,7 @@ def main() -> None:
                 results[label] = measure(base, bodies, args.seconds, args.runs)
         if not args.skip_batching:
             (tmp / "batching_service.py").write_text(BATCHING_SERVICE)
-            port = _free_port()
+            port = free_port()
             batch_env = {
                 **env,
                 "QUANT_ACCESS_LOG": "false",

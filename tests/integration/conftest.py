@@ -7,17 +7,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
+
+from quant_assets.local_server import free_port, local_server
 
 API_KEYS = ("test-key-1-9f2c", "test-key-2-77ab")
 # Bundled data ends 2018-02-07 (a Wednesday); two days later its features are fresh.
@@ -34,16 +31,10 @@ class Server:
         return self.log.read_text(errors="replace")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def bentoml_server(pipeline, name: str, extra_env: dict[str, str]) -> Iterator[Server]:
     """Start ``bentoml serve quant_forecaster:latest`` and wait for /readyz; always stop it."""
-    port = _free_port()
+    port = free_port()
     # A BENTOML_HOME per server (links to the pipeline's model and bento stores): `bentoml serve` empties
     # $BENTOML_HOME/prometheus_multiproc_dir when it starts, wiping the metrics of any other server on it.
     bentoml_home = pipeline.settings.home / f"bentoml-{name}"
@@ -62,45 +53,12 @@ def bentoml_server(pipeline, name: str, extra_env: dict[str, str]) -> Iterator[S
     }
     bentoml_cli = Path(sys.executable).parent / "bentoml"
     log_path = pipeline.settings.home / f"bentoml-serve-{name}.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [
-                str(bentoml_cli),
-                "serve",
-                "quant_forecaster:latest",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # a process group of its own: killpg reaches the workers too
-            cwd=pipeline.settings.home,
-        )
-    server = Server(f"http://127.0.0.1:{port}", log_path, proc.pid)
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"bentoml serve exited: {server.log_text()[-3000:]}")
-            try:
-                if httpx.get(f"{server.base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        else:
-            raise RuntimeError(f"bentoml serve not ready after 90 s: {server.log_text()[-3000:]}")
-        yield server
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    base = f"http://127.0.0.1:{port}"
+    cmd = [str(bentoml_cli), "serve", "quant_forecaster:latest", "--host", "127.0.0.1", "--port", str(port)]
+    with local_server(
+        cmd, env=env, cwd=pipeline.settings.home, log_path=log_path, ready_url=f"{base}/readyz"
+    ) as proc:
+        yield Server(base, log_path, proc.pid)
 
 
 @pytest.fixture(scope="session")
