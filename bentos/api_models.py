@@ -37,6 +37,8 @@ Symbol = Annotated[
 MAX_BATCH_SYMBOLS = 1000
 MAX_BARS_PER_REQUEST = 5000
 MAX_PORTFOLIO_NAMES = 1000
+# Bars outside these dates cannot be real and would not fit the platform's timestamps (pandas: 1677-2262).
+EARLIEST_DATE, LATEST_DATE = dt.date(1800, 1, 1), dt.date(2200, 12, 31)
 
 
 class Strict(BaseModel):
@@ -86,7 +88,9 @@ class BatchPredictions(BaseModel):
 
 class Bar(Strict):
     symbol: Symbol
-    date: dt.date = Field(description="Trading date, YYYY-MM-DD")
+    date: dt.date = Field(
+        ge=EARLIEST_DATE, le=LATEST_DATE, description="Trading date, YYYY-MM-DD (1800-01-01 to 2200-12-31)"
+    )
     open: float | None
     high: float | None
     low: float | None

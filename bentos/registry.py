@@ -25,6 +25,11 @@ class UnknownModel(LookupError):
     """No such model id (answered 404)."""
 
 
+def _is_not_found(exc: Exception) -> bool:
+    """MLflow's "no such version/alias" (a 404 for the client), as opposed to an unreachable registry."""
+    return getattr(exc, "error_code", None) in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
+
+
 def default_tracking_uri(env: dict[str, str], quant_home: Path) -> str:
     return env.get("MLFLOW_TRACKING_URI") or f"sqlite:///{quant_home / 'mlflow' / 'mlflow.db'}"
 
@@ -71,11 +76,15 @@ class ModelRegistryView:
                 try:
                     version = client.get_model_version_by_alias(self.model_name, wanted)
                 except MlflowException as exc:
+                    if not _is_not_found(exc):
+                        raise
                     raise UnknownModel(f"no model version holds the alias {wanted!r} yet") from exc
             elif match := _VERSION.match(wanted):
                 try:
                     version = client.get_model_version(self.model_name, match.group(1))
                 except MlflowException as exc:
+                    if not _is_not_found(exc):
+                        raise
                     raise UnknownModel(f"model {self.model_name} has no version {match.group(1)}") from exc
             else:
                 raise UnknownModel(

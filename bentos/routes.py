@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import anyio.to_thread
+import numpy as np
 import pandas as pd
 from fastapi import Body, Depends, FastAPI, Request
 from fastapi import Path as PathParam
@@ -45,6 +46,7 @@ from quant_assets.core.validation import split_valid_bars
 from quant_assets.sources.landing_zone import LandingZone
 
 logger = logging.getLogger("quant_forecaster")
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 class ApiError(Exception):
@@ -195,12 +197,17 @@ def build_app() -> FastAPI:
                 f"features: expected {expected} values in this order: {', '.join(f.feature_names)}; "
                 f"got {len(body.features)}",
             )
+        # The model computes in float32: a value beyond its range would become infinite there.
         bad = [
-            f.feature_names[i] for i, v in enumerate(body.features) if v is not None and not math.isfinite(v)
+            f.feature_names[i]
+            for i, v in enumerate(body.features)
+            if v is not None and not (math.isfinite(v) and abs(v) <= FLOAT32_MAX)
         ]
         if bad:
             raise ApiError(
-                400, f"features: values must be finite numbers or null (missing); not: {', '.join(bad)}"
+                400,
+                "features: values must be finite numbers within float32 range (|x| <= 3.4e38) or null "
+                f"(missing); not: {', '.join(bad)}",
             )
         values = [math.nan if v is None else float(v) for v in body.features]
         return predictions(b, [(body.symbol, values, None)], "request")[0]

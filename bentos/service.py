@@ -55,6 +55,10 @@ class QuantForecaster:
     model_ref = bentoml.models.BentoModel(MODEL_TAG)
 
     def __init__(self) -> None:
+        # A registry that does not answer must fail a /api/model request in seconds, not after MLflow's
+        # default minutes of retries; an explicit setting wins.
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
         env = dict(os.environ)
         quant_home = Path(env.get("QUANT_HOME", Path.cwd() / ".quant")).expanduser().resolve()
         booster = bentoml.xgboost.load_model(self.model_ref)

@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 
 from quant_assets.core.features import build_features
-from quant_assets.core.labels import forward_returns
+from quant_assets.core.labels import forward_returns, label_span
+from quant_assets.core.walk_forward import WalkForwardConfig, walk_forward_folds
 
 
 def gbm_bars(n_symbols: int, n_days: int, seed: int, autocorrelation: float = 0.0) -> pd.DataFrame:
@@ -41,3 +42,15 @@ def dataset(bars: pd.DataFrame, horizon: int) -> pd.DataFrame:
     return (
         build_features(bars).merge(forward_returns(bars, horizon), on=["symbol", "date"]).sort_values("date")
     )
+
+
+def gapped_dataset() -> tuple[pd.DataFrame, WalkForwardConfig]:
+    """S00 misses 12 sessions just before the first test window (a halt): its labels there reach in."""
+    bars = gbm_bars(4, 700, seed=9, autocorrelation=0.3)
+    config = WalkForwardConfig(purge_days=label_span(5), n_folds=2, test_days=60, min_train_days=150)
+    data = dataset(bars, horizon=5)
+    first_test = walk_forward_folds(data["date"], config)[0].test_start
+    dates = np.sort(bars["date"].unique())
+    at = int(np.searchsorted(dates, np.datetime64(first_test)))
+    halted = bars["date"].isin(dates[at - 10 : at + 2]) & (bars["symbol"] == "S00")
+    return dataset(bars[~halted], horizon=5), config

@@ -6,7 +6,7 @@ import pandas as pd
 from dagster import AssetExecutionContext, AutomationCondition, MetadataValue, asset
 
 from quant_assets.assets.metadata import frame_metadata
-from quant_assets.core.labels import label_column
+from quant_assets.core.labels import EXIT_DATE, label_column
 from quant_assets.resources.feast_store import FeastResource
 from quant_assets.resources.platform import PlatformConfig
 
@@ -52,7 +52,9 @@ def training_set(
     entity_df = labels.rename(columns={"date": "event_timestamp"})
     joined = feast.historical_features(entity_df)
     joined["date"] = joined.pop("event_timestamp").dt.tz_convert(None).astype("datetime64[ns]")
-    ordered = ["symbol", "date", *feast.feature_names, label_column(platform.horizon_days)]
+    exits = pd.to_datetime(joined[EXIT_DATE])
+    joined[EXIT_DATE] = (exits.dt.tz_convert(None) if exits.dt.tz else exits).astype("datetime64[ns]")
+    ordered = ["symbol", "date", *feast.feature_names, label_column(platform.horizon_days), EXIT_DATE]
     frame = joined[ordered].sort_values(["date", "symbol"]).reset_index(drop=True)
     context.add_output_metadata({**frame_metadata(frame), "feature_service": feast.feature_service_name})
     return frame

@@ -23,7 +23,12 @@ from quant_assets.core.model import (
     train_regressor,
 )
 from quant_assets.core.tuning import TuningConfig, TuningResult, tune_hyperparameters
-from quant_assets.core.walk_forward import WalkForwardConfig, WalkForwardReport, evaluate_walk_forward
+from quant_assets.core.walk_forward import (
+    WalkForwardConfig,
+    WalkForwardReport,
+    evaluate_walk_forward,
+    final_fold,
+)
 from quant_assets.resources.feast_store import FeastResource
 from quant_assets.resources.model_registry import CHALLENGER, ModelRegistry
 from quant_assets.resources.platform import PlatformConfig
@@ -102,7 +107,12 @@ def _tune(
 
     def log_trial(trial: dict) -> None:
         best[0] = min(best[0], trial["rmse"])
-        with mlflow.start_run(nested=True, run_name=f"tuning-trial-{trial['number']:03d}"):
+        parent = mlflow.active_run()  # nested runs go to the process's experiment unless told the parent's
+        with mlflow.start_run(
+            nested=True,
+            run_name=f"tuning-trial-{trial['number']:03d}",
+            experiment_id=parent.info.experiment_id if parent else None,
+        ):
             mlflow.log_params(trial["params"])
             mlflow.log_metrics({"validation_rmse": trial["rmse"], "seconds": trial["seconds"]})
         context.log.info(
@@ -184,8 +194,7 @@ def model_candidate(
 
     last = report.folds[-1]
     train_end, (test_start, test_end) = last["train"].split("..")[1], last["test"].split("..")
-    train_rows = training_set[training_set["date"] <= train_end]
-    test_rows = training_set[(training_set["date"] >= test_start) & (training_set["date"] <= test_end)]
+    train_rows, test_rows = final_fold(training_set, wf_config)
     model = train_regressor(train_rows[feature_names], train_rows[label], seed=platform.seed, params=params)
     holdout = regression_metrics(
         test_rows[label].to_numpy(),

@@ -15,7 +15,7 @@ from quant_assets.core.reporting import walk_forward_table
 from quant_assets.core.schemas import BAR_COLUMNS
 from quant_assets.core.tuning import TuningConfig, tune_hyperparameters
 from quant_assets.core.validation import split_valid_bars
-from quant_assets.core.walk_forward import WalkForwardConfig, evaluate_walk_forward
+from quant_assets.core.walk_forward import WalkForwardConfig, evaluate_walk_forward, final_fold
 from quant_assets.settings import MODEL_NAME, load_settings
 
 
@@ -107,7 +107,7 @@ def train(args: argparse.Namespace) -> int:
         "tuning": tuned.describe() if tuned else None,
     }
     if args.register:
-        result["registered"] = _register(dataset, horizon, report, args.seed, params)
+        result["registered"] = _register(dataset, horizon, report, args.seed, params, config)
     if args.json:
         print(json.dumps(_clean(result), default=_json_default))
         return 0
@@ -137,7 +137,9 @@ def train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _register(dataset: pd.DataFrame, horizon: int, report, seed: int, params: dict) -> dict[str, str]:
+def _register(
+    dataset: pd.DataFrame, horizon: int, report, seed: int, params: dict, config: WalkForwardConfig
+) -> dict[str, str]:
     """Log the last fold's model to MLflow and make it the challenger (the gate decides promotion)."""
     import mlflow
 
@@ -152,8 +154,7 @@ def _register(dataset: pd.DataFrame, horizon: int, report, seed: int, params: di
     experiment = ensure_experiment(
         settings.mlflow_tracking_uri, "quant-assets", settings.mlflow_artifact_root
     )
-    train_end = report.folds[-1]["train"].split("..")[1]
-    rows = dataset[dataset["date"] <= train_end]
+    rows, _ = final_fold(dataset, config)
     model = train_regressor(
         rows[list(FEATURE_COLUMNS)], rows[label_column(horizon)], seed=seed, params=params
     )

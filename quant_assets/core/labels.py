@@ -7,7 +7,9 @@ Timing (the contract every number in the platform relies on):
 - the label for t is the simple return from that open over ``h`` trading days, open to open:
   ``open[t + 1 + h] / open[t + 1] - 1``.
 Rows whose exit is not yet known have no label (they are dropped), so the newest ``h + 1`` days of
-every symbol never appear in a training set. Days are counts of a symbol's own bars.
+every symbol never appear in a training set. Days are counts of a symbol's own bars, so a symbol with
+missing sessions (a halt, quarantined rows) reaches further in calendar time than ``h + 1`` market
+dates: each label carries its ``exit_date``, and splits purge on it, not on a count of dates.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import pandas as pd
 
 ENTRY_LAG = 1  # trade at the open of the bar after the decision
+EXIT_DATE = "exit_date"  # date of the bar whose open closes the trade: the label is known after it
 
 
 def label_column(horizon: int) -> str:
@@ -34,5 +37,8 @@ def forward_returns(bars: pd.DataFrame, horizon: int) -> pd.DataFrame:
     opens = ordered.groupby("symbol", sort=False)["open"]
     entry = opens.shift(-ENTRY_LAG)
     exit_ = opens.shift(-(ENTRY_LAG + horizon))
-    labels = ordered[["symbol", "date"]].assign(**{label_column(horizon): exit_ / entry - 1})
+    exit_date = ordered.groupby("symbol", sort=False)["date"].shift(-(ENTRY_LAG + horizon))
+    labels = ordered[["symbol", "date"]].assign(
+        **{label_column(horizon): exit_ / entry - 1, EXIT_DATE: exit_date}
+    )
     return labels.dropna().reset_index(drop=True)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from quant_assets.core.labels import EXIT_DATE
 from quant_assets.core.model import DEFAULT_XGB_PARAMS, predict_returns, train_regressor
 from quant_assets.core.walk_forward import WalkForwardConfig, walk_forward_folds
 
@@ -67,9 +68,13 @@ class TuningResult:
 
 
 def tuning_split(
-    dates: pd.Series, wf: WalkForwardConfig, config: TuningConfig
+    dates: pd.Series, wf: WalkForwardConfig, config: TuningConfig, exit_dates: pd.Series | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Boolean row masks ``(train, validation)`` wholly before the first walk-forward test window."""
+    """Boolean row masks ``(train, validation)`` wholly before the first walk-forward test window.
+
+    With ``exit_dates`` a row also needs its label known before the window after it opens (validation
+    before the test window, training before validation), whatever gaps its symbol has.
+    """
     first_test = min(walk_forward_folds(dates, wf), key=lambda f: f.number).test_start
     unique = np.sort(dates.unique())
     gap = wf.purge_days + wf.embargo_days
@@ -85,6 +90,10 @@ def tuning_split(
     values = dates.to_numpy()
     train = values < unique[train_end]
     validation = (values >= unique[valid_start]) & (values < unique[end])
+    if exit_dates is not None:
+        exits = pd.to_datetime(exit_dates).to_numpy()
+        train &= exits < unique[valid_start]
+        validation &= exits < np.datetime64(first_test)
     return train, validation
 
 
@@ -111,7 +120,7 @@ def tune_hyperparameters(
     """Search XGBoost parameters for the lowest validation RMSE; ``on_trial`` sees each finished trial."""
     import optuna
 
-    train_mask, valid_mask = tuning_split(dataset["date"], wf, config)
+    train_mask, valid_mask = tuning_split(dataset["date"], wf, config, dataset.get(EXIT_DATE))
     train, valid = dataset[train_mask], dataset[valid_mask]
     trials: list[dict[str, object]] = []
 

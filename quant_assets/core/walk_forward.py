@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from quant_assets.core.baselines import BASELINES
+from quant_assets.core.labels import EXIT_DATE
 from quant_assets.core.metrics import METRIC_NAMES, regression_metrics
 from quant_assets.core.model import predict_returns, train_regressor
 
@@ -58,9 +59,16 @@ class Fold:
         }
 
 
-def walk_forward_folds(dates: pd.Series, config: WalkForwardConfig) -> list[Fold]:
-    """Folds in time order; raises if the history cannot hold them with enough training data."""
+def walk_forward_folds(
+    dates: pd.Series, config: WalkForwardConfig, exit_dates: pd.Series | None = None
+) -> list[Fold]:
+    """Folds in time order; raises if the history cannot hold them with enough training data.
+
+    With ``exit_dates`` (each label's exit, see ``core.labels``) a training row must also have its
+    label known before the test window opens: the date-count purge alone misses symbols with gaps.
+    """
     row_dates = pd.to_datetime(dates).to_numpy()
+    row_exits = None if exit_dates is None else pd.to_datetime(exit_dates).to_numpy()
     unique = np.sort(np.unique(row_dates))
     gap = config.purge_days + config.embargo_days
     first_test = len(unique) - config.n_folds * config.test_days
@@ -76,10 +84,13 @@ def walk_forward_folds(dates: pd.Series, config: WalkForwardConfig) -> list[Fold
         test_hi = test_lo + config.test_days - 1
         train_hi = test_lo - gap - 1
         train_lo = 0 if config.scheme == "expanding" else max(0, train_hi - config.train_days + 1)
+        train = (row_dates >= unique[train_lo]) & (row_dates <= unique[train_hi])
+        if row_exits is not None:
+            train &= row_exits < unique[test_lo]
         folds.append(
             Fold(
                 number=number + 1,
-                train=(row_dates >= unique[train_lo]) & (row_dates <= unique[train_hi]),
+                train=train,
                 test=(row_dates >= unique[test_lo]) & (row_dates <= unique[test_hi]),
                 train_start=pd.Timestamp(unique[train_lo]),
                 train_end=pd.Timestamp(unique[train_hi]),
@@ -88,6 +99,12 @@ def walk_forward_folds(dates: pd.Series, config: WalkForwardConfig) -> list[Fold
             )
         )
     return folds
+
+
+def final_fold(dataset: pd.DataFrame, config: WalkForwardConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The last fold's training and test rows: the challenger is trained on exactly these."""
+    last = walk_forward_folds(dataset["date"], config, dataset.get(EXIT_DATE))[-1]
+    return dataset[last.train], dataset[last.test]
 
 
 @dataclass
@@ -119,7 +136,7 @@ def evaluate_walk_forward(
     params: dict[str, object] | None = None,
 ) -> WalkForwardReport:
     """Train and score the model (once per seed) and every baseline on every fold."""
-    folds = walk_forward_folds(dataset["date"], config)
+    folds = walk_forward_folds(dataset["date"], config, dataset.get(EXIT_DATE))
     fold_rows, oof_parts = [], []
     by_seed: dict[int, list[dict[str, float]]] = {s: [] for s in seeds}
     by_baseline: dict[str, list[dict[str, float]]] = {name: [] for name in BASELINES}

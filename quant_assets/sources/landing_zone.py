@@ -134,10 +134,16 @@ class S3LandingZone:
         return f"s3://{self.bucket}/{self.prefix}{key}"
 
     def _existing(self, key: str) -> bytes | None:
+        """The object's bytes, or None if absent or unreadable to us (a put-only landing policy answers
+        403 to reads); the conditional put below still refuses to overwrite."""
         try:
             return self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)["Body"].read()
         except self.client.exceptions.NoSuchKey:
             return None
+        except self.client.exceptions.ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("AccessDenied", "403", "404", "NoSuchKey"):
+                return None
+            raise
 
     def land(self, name: str, data: bytes) -> str:
         existing = self._existing(name)

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pandas._libs.parsers import STR_NA_VALUES
 
 from quant_assets.core.corporate_actions import undo_split_adjustment
 from quant_assets.core.schemas import BAR_COLUMNS, PRICE_COLUMNS
@@ -137,16 +138,31 @@ def _sniff_table(data: bytes, name: str) -> pd.DataFrame:
         raise BarFileError(f"{name}: not a text file (contains NUL bytes) and not Parquet")
     try:
         # Numbers parse in C; a column with any non-number stays text and is coerced cell by cell later.
-        return pd.read_csv(io.StringIO(text), skipinitialspace=True, low_memory=False)
+        # Tickers are never "missing" words: NA (a NASDAQ ticker) and NULL must stay text, so the symbol
+        # column treats only an empty cell as missing.
+        columns = pd.read_csv(io.StringIO(text), skipinitialspace=True, nrows=0).columns
+        symbol_columns = {c for c in columns if _normalised(c) in _ALIASES["symbol"]}
+        missing = {c: [""] if c in symbol_columns else sorted(STR_NA_VALUES) for c in columns}
+        return pd.read_csv(
+            io.StringIO(text),
+            skipinitialspace=True,
+            low_memory=False,
+            keep_default_na=False,
+            na_values=missing,
+        )
     except pd.errors.ParserError as error:
         raise BarFileError(f"{name}: not valid CSV ({str(error).strip()})") from error
     except pd.errors.EmptyDataError as error:
         raise BarFileError(f"{name}: file has no header row") from error
 
 
+def _normalised(column: object) -> str:
+    return re.sub(r"[\s_]+", " ", str(column).strip().lower())
+
+
 def _canonical_columns(table: pd.DataFrame, name: str) -> dict[str, str]:
     """Map canonical names (``date``, ``open``...) to the file's own column names."""
-    normalised = {re.sub(r"[\s_]+", " ", str(c).strip().lower()): c for c in table.columns}
+    normalised = {_normalised(c): c for c in table.columns}
     found: dict[str, str] = {}
     for canonical, aliases in _ALIASES.items():
         for alias in aliases:

@@ -62,6 +62,10 @@ def test_training_set_joins_features_of_the_same_date_never_later(pipeline):
     labels = pipeline.value("labels")
     label = label_column(pipeline.settings.horizon_days)
     assert training[label].tolist() == training[["symbol", "date"]].merge(labels, how="left")[label].tolist()
+    # Each row keeps its label's exit date through Feast, for the splits' purge.
+    exits = training[["symbol", "date"]].merge(labels, how="left")["exit_date"]
+    assert training["exit_date"].dtype == "datetime64[ns]" and training["exit_date"].equals(exits)
+    assert (training["exit_date"] > training["date"]).all()
     # The newest h days of each symbol have no known future, so they never reach training.
     last_label = training.groupby("symbol")["date"].max()
     last_bar = pipeline.value("validated_bars").groupby("symbol")["date"].max()

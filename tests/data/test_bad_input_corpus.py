@@ -259,3 +259,19 @@ def test_cli_validate_json_shape_and_exit_codes(tmp_path, capsys):
     assert main(["validate", str(good), str(broken)]) == 1
     out = capsys.readouterr().out
     assert "AAPL: 24 accepted, 1 quarantined" in out and f"{broken}: ERROR {broken}: file is empty" in out
+
+
+def test_tickers_that_look_like_missing_words_stay_tickers(tmp_path):
+    """NA (a NASDAQ ticker) and NULL are symbols; an "NA" price is still a missing value."""
+    path = tmp_path / "20180208T220000.000000Z-9f2c.csv"  # as POST /api/data names files: no ticker
+    path.write_text(
+        "date,open,high,low,close,volume,Name\n"
+        "2018-02-08,10,11,9,10.5,1000,NA\n"
+        "2018-02-08,10,11,9,10.5,1000,NULL\n"
+        "2018-02-08,NA,11,9,10.5,1000,AAPL\n"
+        "2018-02-08,10,11,9,10.5,1000,\n"
+    )
+    bars = read_bar_file(path).bars
+    assert bars["symbol"].tolist()[:3] == ["NA", "NULL", "AAPL"]
+    assert pd.isna(bars["symbol"].iloc[3])  # an empty cell is the only missing symbol
+    assert pd.isna(bars["open"].iloc[2]) and bars["open"].iloc[0] == 10

@@ -1,7 +1,8 @@
-"""A server started without API keys and with the default (wall-clock) freshness reference.
+"""A server started without API keys, with the default (wall-clock) freshness reference and with an
+MLflow registry it cannot reach.
 
-Writes must be refused to everyone, and the bundled 2018 features must be flagged stale, never passed
-off as current.
+Writes must be refused to everyone, the bundled 2018 features must be flagged stale, never passed off
+as current, and model lookups must say the registry is unavailable (503), not that the model is unknown.
 """
 
 import re
@@ -12,7 +13,8 @@ import pytest
 
 @pytest.fixture(scope="module")
 def bare(start_server):
-    with start_server("no-keys", {}) as server:
+    unreachable = {"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}  # nothing listens on the discard port
+    with start_server("no-keys", unreachable) as server:
         yield server
 
 
@@ -45,3 +47,10 @@ def test_old_features_are_flagged_stale_against_the_wall_clock(bare):
     metrics = httpx.get(f"{bare.base}/metrics").text
     stale = re.search(r'quant_stale_predictions_total\{model_version="[^"]+"\} ([0-9.]+)', metrics)
     assert stale and float(stale.group(1)) >= 3
+
+
+@pytest.mark.parametrize("model_id", ["champion", "3", "current"])
+def test_an_unreachable_registry_is_a_503_not_an_unknown_model(bare, model_id):
+    response = httpx.get(f"{bare.base}/api/model/{model_id}", timeout=30)
+    assert response.status_code == 503, response.text
+    assert "registry could not be read" in response.json()["error"]

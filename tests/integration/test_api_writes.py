@@ -97,6 +97,8 @@ def test_one_bar_is_accepted_and_all_rejected_is_422(api, pipeline, write_header
         ([], "body: List should have at least 1 item"),
         ("AAPL", "the body must be one bar"),
         ([{**GOOD_BAR, "open": "cheap"}], "body.0.open"),
+        ({**GOOD_BAR, "date": "0001-01-03"}, "body.date"),  # outside any timestamp the platform keeps
+        ([GOOD_BAR, {**GOOD_BAR, "date": "2300-01-03"}], "body.1.date"),
     ],
 )
 def test_malformed_bars_name_the_field(api, write_headers, body, needle):
@@ -136,6 +138,7 @@ def test_portfolio_versions_are_kept_and_the_newest_is_current(api, api_keys, pi
         ({"AAPL": 0.5, "ADBE": 0.4}, ["sum to 1", "0.9"]),
         ({"AAPL": 0.7, "ADBE": 0.3}, ["cap 0.5", "AAPL"]),
         ({"AAPL": 1.5, "ADBE": -0.5}, ["ADBE", ">= 0", "cap"]),
+        ({"AAPL": 1e308, "ADBE": 1e308}, ["cap 0.5", "AAPL, ADBE"]),  # their sum would overflow
     ],
 )
 def test_invalid_portfolios_are_refused_with_reasons(api, write_headers, weights, needles):

@@ -68,6 +68,7 @@ def test_batch_form_answers_each_symbol_and_names_the_unknown(api, pipeline):
     [
         ({"symbol": "ZZZZ"}, 404, "ZZZZ"),
         ({"symbol": "AAPL", "features": [0.1, 0.2]}, 400, "expected 16 values"),
+        ({"symbol": "AAPL", "features": [1e39] + [0.0] * 15}, 400, "float32 range"),
         ({"features": [0.1]}, 422, "body.symbol: Field required"),
         ({"symbl": "AAPL"}, 422, "body.symbl: Extra inputs are not permitted"),
         ({"symbol": "AA PL"}, 422, "body.symbol"),

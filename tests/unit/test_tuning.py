@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
-from synthetic_markets import dataset, gbm_bars
+from synthetic_markets import dataset, gapped_dataset, gbm_bars
 
 from quant_assets.core.features import FEATURE_COLUMNS
 from quant_assets.core.labels import label_column, label_span
@@ -66,3 +66,14 @@ def test_defaults_are_trial_zero_and_the_winner_is_no_worse(data):
 def test_too_little_history_to_tune_is_a_clear_error(data):
     with pytest.raises(ValueError, match="not enough history before the first test window"):
         tuning_split(data["date"], WF, TuningConfig(seconds=1, validation_days=350, min_train_days=150))
+
+
+def test_a_halted_symbol_s_labels_stay_out_of_the_search_windows():
+    data, wf = gapped_dataset()
+    tune = TuningConfig(seconds=1, validation_days=60, min_train_days=150)
+    train, validation = tuning_split(data["date"], wf, tune, data["exit_date"])
+    first_test = walk_forward_folds(data["date"], wf)[0].test_start
+    assert (data.loc[validation, "exit_date"] < first_test).all()
+    assert (data.loc[train, "exit_date"] < data.loc[validation, "date"].min()).all()
+    _, unguarded = tuning_split(data["date"], wf, tune)
+    assert (data.loc[unguarded, "exit_date"] >= first_test).any()  # without exit dates it would leak

@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
-from synthetic_markets import dataset, gbm_bars
+from synthetic_markets import dataset, gapped_dataset, gbm_bars
 
 from quant_assets.core.features import FEATURE_COLUMNS
 from quant_assets.core.labels import label_column, label_span
@@ -81,3 +81,19 @@ def test_planted_predictability_is_recovered():
     assert model["directional_accuracy"] > 0.55
     assert set(report.summary) == {"xgboost", "zero", "momentum", "ridge"}
     assert report.out_of_fold["fold"].nunique() == 3
+
+
+def test_a_halted_symbol_s_labels_never_train_a_fold_they_reach_into():
+    """Leakage guard: the purge counts market dates, labels count a symbol's own bars; exit dates decide."""
+    data, config = gapped_dataset()
+    folds_without_exits = walk_forward_folds(data["date"], config)
+    leaking = data[folds_without_exits[0].train]
+    assert (leaking["exit_date"] >= folds_without_exits[0].test_start).any()  # the trap is real
+    for fold in walk_forward_folds(data["date"], config, data["exit_date"]):
+        assert (data.loc[fold.train, "exit_date"] < fold.test_start).all()
+    report = evaluate_walk_forward(
+        data, list(FEATURE_COLUMNS), label_column(5), config, horizon=5, seeds=[1], params=FAST
+    )
+    assert report.folds[0]["n_train"] == int(
+        (folds_without_exits[0].train & (data["exit_date"] < folds_without_exits[0].test_start)).sum()
+    )
