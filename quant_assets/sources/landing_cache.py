@@ -19,8 +19,10 @@ deleting it costs one full re-parse.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -219,3 +221,8 @@ class LandingParseCache:
         for path in self.root.glob("*.parquet"):
             if path.name.split(".")[0] not in used:
                 path.unlink(missing_ok=True)
+        stale = time.time() - 3600  # partial files of a run that died (a live run's are seconds old)
+        for path in self.root.glob(".*.tmp"):
+            with contextlib.suppress(OSError):
+                if path.stat().st_mtime < stale:
+                    path.unlink()

@@ -91,3 +91,14 @@ def test_many_small_batches_are_compacted_into_one(zone_dir, tmp_path, monkeypat
     assert len(list((tmp_path / "cache").glob("*.bars.parquet"))) <= 3
     assert_same(gather(zone_dir, cache), gather(zone_dir, cache=None))
     assert cache.stats.parsed == 0
+
+
+def test_partial_files_of_a_run_that_died_are_cleaned_up(zone_dir, tmp_path):
+    cache = LandingParseCache(tmp_path / "cache")
+    gather(zone_dir, cache)
+    dead = tmp_path / "cache" / ".0123abcd.bars.tmp"
+    dead.write_bytes(b"half a parquet file")
+    os.utime(dead, (0, 0))  # written long ago
+    (zone_dir / "api" / "next.csv").write_text(FIX.replace("2013-02-11", "2013-02-13"))
+    gather(zone_dir, cache)
+    assert not dead.exists()
