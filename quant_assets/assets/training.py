@@ -238,6 +238,7 @@ def model_candidate(
         )
         _log_report(tracking, report, calibration_report, importance)
         example = train_rows[feature_names].dropna().head(3).astype(np.float32)
+        registry.client()  # log_model registers via the process-wide registry URI: make it this platform's
         info = mlflow.xgboost.log_model(
             model,
             name="model",
