@@ -49,6 +49,7 @@ from quant_assets.core.corporate_actions import (
 from quant_assets.core.fingerprint import frame_fingerprint
 from quant_assets.core.schemas import VALID_BARS_SCHEMA
 from quant_assets.core.validation import split_valid_bars
+from quant_assets.resources.lake import split_by_partition
 from quant_assets.resources.landing_zone import LandingZoneResource
 from quant_assets.resources.platform import PlatformConfig
 from quant_assets.sources.gather import gather_bars
@@ -66,15 +67,9 @@ def _markdown(frame: pd.DataFrame, rows: int = 50) -> MetadataValue:
     return MetadataValue.md(frame.head(rows).to_markdown(index=False) if len(frame) else "_none_")
 
 
-def _by_symbol(frame: pd.DataFrame, symbols: list[str]) -> dict[str, pd.DataFrame]:
-    """Each symbol's rows (an empty frame with the same columns for a symbol without any)."""
-    groups = dict(iter(frame.groupby("symbol", sort=False))) if len(frame) else {}
-    return {symbol: groups.get(symbol, frame.iloc[0:0]) for symbol in symbols}
-
-
 def _describe_partitions(context: AssetExecutionContext, key: str, frame: pd.DataFrame) -> None:
     """Row count, dates and content fingerprint per symbol, so each partition tells its own story."""
-    for symbol, part in _by_symbol(frame, list(context.partition_keys)).items():
+    for symbol, part in split_by_partition(frame, list(context.partition_keys)).items():
         context.add_asset_metadata(
             {**frame_metadata(part, preview_rows=3), "fingerprint": frame_fingerprint(part)},
             asset_key=AssetKey(key),

@@ -192,9 +192,9 @@ def model_candidate(
     calibration = fit_direction_calibration(oof["predicted"].to_numpy(), oof["realised"].to_numpy())
     calibration_report = cross_fitted_calibration_report(oof)
 
-    last = report.folds[-1]
-    train_end, (test_start, test_end) = last["train"].split("..")[1], last["test"].split("..")
     train_rows, test_rows = final_fold(training_set, wf_config)
+    train_end = str(train_rows["date"].max().date())
+    test_start, test_end = (str(d.date()) for d in (test_rows["date"].min(), test_rows["date"].max()))
     model = train_regressor(train_rows[feature_names], train_rows[label], seed=platform.seed, params=params)
     holdout = regression_metrics(
         test_rows[label].to_numpy(),
@@ -285,7 +285,7 @@ def model_candidate(
             "holdout_rmse": holdout["rmse"],
             "wf_rmse": report.summary["xgboost"]["rmse"],
             "wf_rank_ic": report.summary["xgboost"]["rank_ic"],
-            "params": MetadataValue.json({k: v for k, v in params.items()}),
+            "params": MetadataValue.json(params),
             **({"tuning": MetadataValue.json(tuned.describe())} if tuned else {}),
             "calibration_brier": calibration_report["brier"],
             "walk_forward": MetadataValue.md(

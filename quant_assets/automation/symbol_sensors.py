@@ -22,7 +22,8 @@ from quant_assets.assets.ingestion import SYMBOLS
 from quant_assets.automation.jobs import ingestion_job, symbol_run_requests
 from quant_assets.resources.landing_zone import LandingZoneResource
 from quant_assets.resources.platform import PlatformConfig
-from quant_assets.sources.landing_zone import LandingZone, symbols_in
+from quant_assets.sources.landing_cache import LandingParseCache, read_landed_rows, touched_symbols
+from quant_assets.sources.landing_zone import LandingZone
 
 
 def _digest(parts: list[str]) -> str:
@@ -51,8 +52,13 @@ def evaluate_universe(context: SensorEvaluationContext, universe: dict[str, str]
     )
 
 
-def evaluate_landing_zone(context: SensorEvaluationContext, zone: LandingZone) -> SensorResult:
-    """Ingestion runs for the symbols touched by files that are new or changed since the cursor."""
+def evaluate_landing_zone(
+    context: SensorEvaluationContext, zone: LandingZone, cache: LandingParseCache | None = None
+) -> SensorResult:
+    """Ingestion runs for the symbols touched by files that are new or changed since the cursor.
+
+    With the parse cache the new files are parsed here once and the run reads them from the cache.
+    """
     files = zone.list_files()
     seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     new_files = [f for f in files if seen.get(f.key) != f.fingerprint]
@@ -62,7 +68,9 @@ def evaluate_landing_zone(context: SensorEvaluationContext, zone: LandingZone) -
             skip_reason=SkipReason(f"no new files in {zone.uri} ({len(files)} known)"), cursor=cursor
         )
     context.log.info(f"{len(new_files)} new file(s) in {zone.uri}: {_listed([f.key for f in new_files])}")
-    touched = symbols_in(zone, new_files)
+    # The cache is kept for the whole listing (it forgets files it is not shown), so it gets them all.
+    landed = cache.parse(zone, files) if cache is not None else read_landed_rows(zone, new_files)
+    touched = touched_symbols(landed, [f.key for f in new_files])
     for error in touched.errors:
         context.log.warning(error)
     known = context.instance.get_dynamic_partitions(SYMBOLS.name)
@@ -104,4 +112,4 @@ def universe_sensor(context: SensorEvaluationContext, platform: PlatformConfig):
     description="Ingest the symbols touched by new bar files in the landing zone (folder or S3 prefix).",
 )
 def landing_zone_sensor(context: SensorEvaluationContext, landing: LandingZoneResource):
-    return evaluate_landing_zone(context, landing.open())
+    return evaluate_landing_zone(context, landing.open(), landing.parse_cache())

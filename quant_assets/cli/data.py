@@ -135,11 +135,16 @@ def open_zone(settings: Settings) -> LandingZone:
     return FolderLandingZone(settings.landing_zone)
 
 
-def land_files(zone: LandingZone | S3LandingZone, paths: list[Path], batch: str) -> list[tuple[Path, str]]:
-    """Copy readable files into ``cli/<batch>/`` of the zone; refuses (BarFileError) unreadable ones."""
-    for path in paths:
-        read_bar_file(path)  # an unreadable file would only ever produce an error downstream
-    return [(path, zone.land(f"cli/{batch}/{path.name}", path.read_bytes())) for path in paths]
+def land_files(
+    zone: LandingZone | S3LandingZone, paths: list[Path], batch: str
+) -> tuple[list[tuple[Path, str]], list[str]]:
+    """Copy readable files into ``cli/<batch>/`` of the zone; refuses (BarFileError) unreadable ones.
+
+    Returns ``(path, key)`` per landed file and the symbols the files hold (sorted).
+    """
+    # An unreadable file would only ever produce an error downstream: parse all before landing any.
+    symbols = sorted({s for path in paths for s in read_bar_file(path).symbols})
+    return [(path, zone.land(f"cli/{batch}/{path.name}", path.read_bytes())) for path in paths], symbols
 
 
 def ingest_command(paths: list[str]) -> int:
@@ -151,13 +156,12 @@ def ingest_command(paths: list[str]) -> int:
     zone = open_zone(settings)
     batch = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     try:
-        landed = land_files(zone, files, batch)
+        landed, touched = land_files(zone, files, batch)
     except BarFileError as error:
         print(f"not ingested: {error}", file=sys.stderr)
         return 1
     for path, key in landed:
         print(f"landed {path} -> {zone.location(key)}")
-    touched = sorted({s for path, _ in landed for s in read_bar_file(path).symbols})
     if not touched:
         print("landed, but no symbol could be read from the files; nothing to materialise", file=sys.stderr)
         return 1

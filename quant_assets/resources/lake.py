@@ -32,6 +32,12 @@ def partition_file(base_dir: Path | str, asset: str, partition: str) -> Path:
     return Path(base_dir) / asset / f"{partition}.parquet"
 
 
+def split_by_partition(frame: pd.DataFrame, keys: Sequence[str]) -> dict[str, pd.DataFrame]:
+    """Each key's rows (by the ``symbol`` column); an empty frame with the same columns for a key without."""
+    groups = dict(iter(frame.groupby(PARTITION_COLUMN, sort=False))) if len(frame) else {}
+    return {key: groups.get(key, frame.iloc[0:0]) for key in keys}
+
+
 def stored_partitions(base_dir: Path | str, asset: str) -> list[str]:
     """Partition keys with a stored file, sorted."""
     folder = Path(base_dir) / asset
@@ -140,9 +146,8 @@ class LakeIOManager(ConfigurableIOManager):
                 f"{asset}: rows for symbols outside this run's partitions ({', '.join(map(str, stray[:10]))}"
                 f"{' and rows without a symbol' if frame[PARTITION_COLUMN].isna().any() else ''})"
             )
-        groups = dict(iter(frame.groupby(PARTITION_COLUMN, sort=False)))
-        for key in keys:
-            self._write(groups.get(key, frame.iloc[0:0]), partition_file(self.base_dir, asset, key))
+        for key, part in split_by_partition(frame, keys).items():
+            self._write(part, partition_file(self.base_dir, asset, key))
         context.add_output_metadata({"path": str(Path(self.base_dir) / asset)})
 
     def load_input(self, context: InputContext) -> Any:

@@ -25,12 +25,18 @@ import os
 import time
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
 from quant_assets.sources.landing_zone import LandedFile, LandingZone, read_landed
-from quant_assets.sources.layouts import BarFileError, ParsedFile, empty_actions, empty_raw_bars
+from quant_assets.sources.layouts import (
+    BarFileError,
+    ParsedFile,
+    empty_actions,
+    empty_raw_bars,
+    symbol_from_file_name,
+)
 
 PARSER_VERSION = "1"  # bump whenever parsing or layout rules change
 MAX_BATCHES = 32  # more live batches than this and they are rewritten as one
@@ -103,6 +109,29 @@ def _in_file_order(frame: pd.DataFrame, order: dict[str, int], kind: str) -> pd.
     position = frame[KEY_COLUMN].map(order)
     frame = frame[position.notna()]
     return _typed(frame.iloc[position[position.notna()].argsort(kind="stable")], kind)
+
+
+@dataclass(frozen=True)
+class TouchedSymbols:
+    """What some landed files are about: symbols read from their rows, and the unreadable files."""
+
+    symbols: list[str]  # from bars or actions, in the files' order (sorted within a file)
+    errors: list[str]  # one per unreadable file, naming it
+    named_by_unreadable: list[str]  # what the unreadable files' names suggest (``AAPL.csv`` -> AAPL)
+
+
+def touched_symbols(rows: LandedRows, keys: list[str]) -> TouchedSymbols:
+    """The symbols the files ``keys`` touch, from rows already parsed (nothing is read again)."""
+    tagged = pd.concat([rows.bars[[KEY_COLUMN, "symbol"]], rows.actions[[KEY_COLUMN, "symbol"]]]).dropna()
+    per_file = (
+        tagged[tagged[KEY_COLUMN].isin(keys)].groupby(KEY_COLUMN)["symbol"].agg(lambda s: sorted(set(s)))
+    )
+    symbols = dict.fromkeys(s for key in keys for s in per_file.get(key, []))
+    unreadable = [key for key in keys if rows.files[key].error is not None]
+    named = dict.fromkeys(
+        guess for key in unreadable if (guess := symbol_from_file_name(PurePosixPath(key).name))
+    )
+    return TouchedSymbols(list(symbols), [rows.files[k].error for k in unreadable], list(named))
 
 
 def read_landed_rows(zone: LandingZone, files: list[LandedFile]) -> LandedRows:

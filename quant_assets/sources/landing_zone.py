@@ -14,13 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
-from quant_assets.sources.layouts import (
-    SUPPORTED_SUFFIXES,
-    BarFileError,
-    ParsedFile,
-    parse_bar_file,
-    symbol_from_file_name,
-)
+from quant_assets.sources.layouts import SUPPORTED_SUFFIXES, ParsedFile, parse_bar_file
 
 
 @dataclass(frozen=True)
@@ -174,28 +168,3 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
 def read_landed(zone: LandingZone, landed: LandedFile) -> ParsedFile:
     """Parse one landed file; errors name its full location (path or s3:// URI)."""
     return parse_bar_file(zone.read(landed.key), zone.location(landed.key))
-
-
-@dataclass(frozen=True)
-class TouchedSymbols:
-    """What a batch of landed files is about: symbols read from their rows, and the unreadable files."""
-
-    symbols: list[str]  # from bars or actions, in first-seen order
-    errors: list[str]  # one per unreadable file, naming it
-    named_by_unreadable: list[str]  # what the unreadable files' names suggest (``AAPL.csv`` -> AAPL)
-
-
-def symbols_in(zone: LandingZone, files: list[LandedFile]) -> TouchedSymbols:
-    """Read each file once to learn which symbols it touches; nothing is edited or moved."""
-    symbols: dict[str, None] = {}
-    named: dict[str, None] = {}
-    errors: list[str] = []
-    for landed in files:
-        try:
-            symbols.update(dict.fromkeys(read_landed(zone, landed).symbols))
-        except BarFileError as error:
-            errors.append(str(error))
-            guess = symbol_from_file_name(PurePosixPath(landed.key).name)
-            if guess:
-                named[guess] = None
-    return TouchedSymbols(list(symbols), errors, list(named))

@@ -102,3 +102,21 @@ def test_partial_files_of_a_run_that_died_are_cleaned_up(zone_dir, tmp_path):
     (zone_dir / "api" / "next.csv").write_text(FIX.replace("2013-02-11", "2013-02-13"))
     gather(zone_dir, cache)
     assert not dead.exists()
+
+
+def test_the_sensor_parses_new_files_once_and_the_run_reads_them_from_the_cache(zone_dir, tmp_path):
+    from dagster import DagsterInstance, build_sensor_context
+
+    from quant_assets.automation.symbol_sensors import landing_zone_sensor
+    from quant_assets.resources.landing_zone import LandingZoneResource
+
+    landing = LandingZoneResource(uri=str(zone_dir), parse_cache_dir=str(tmp_path / "cache"))
+    sensed = landing_zone_sensor(
+        build_sensor_context(instance=DagsterInstance.ephemeral(), resources={"landing": landing})
+    )
+    (added,) = sensed.dynamic_partitions_requests
+    # oops.csv (unreadable) adds nothing; orphan.csv's empty Name cells take the symbol from its file name
+    assert set(added.partition_keys) == {"AAPL", "CALM", "DE", "ORPHAN"}
+    cache = LandingParseCache(tmp_path / "cache")
+    assert_same(gather(zone_dir, cache), gather(zone_dir, cache=None))
+    assert (cache.stats.parsed, cache.stats.cached) == (0, 6)

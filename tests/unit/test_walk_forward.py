@@ -7,7 +7,12 @@ from synthetic_markets import dataset, gapped_dataset, gbm_bars
 
 from quant_assets.core.features import FEATURE_COLUMNS
 from quant_assets.core.labels import label_column, label_span
-from quant_assets.core.walk_forward import WalkForwardConfig, evaluate_walk_forward, walk_forward_folds
+from quant_assets.core.walk_forward import (
+    WalkForwardConfig,
+    evaluate_walk_forward,
+    final_fold,
+    walk_forward_folds,
+)
 
 
 def dates_frame(n_dates: int, n_symbols: int = 2) -> pd.Series:
@@ -91,6 +96,8 @@ def test_a_halted_symbol_s_labels_never_train_a_fold_they_reach_into():
     assert (leaking["exit_date"] >= folds_without_exits[0].test_start).any()  # the trap is real
     for fold in walk_forward_folds(data["date"], config, data["exit_date"]):
         assert (data.loc[fold.train, "exit_date"] < fold.test_start).all()
+    challenger_rows, window = final_fold(data, config)  # what the challenger is trained on
+    assert (challenger_rows["exit_date"] < window["date"].min()).all()
     report = evaluate_walk_forward(
         data, list(FEATURE_COLUMNS), label_column(5), config, horizon=5, seeds=[1], params=FAST
     )
