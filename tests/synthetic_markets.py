@@ -54,3 +54,34 @@ def gapped_dataset() -> tuple[pd.DataFrame, WalkForwardConfig]:
     at = int(np.searchsorted(dates, np.datetime64(first_test)))
     halted = bars["date"].isin(dates[at - 10 : at + 2]) & (bars["symbol"] == "S00")
     return dataset(bars[~halted], horizon=5), config
+
+
+def mean_reverting_bars(
+    n_symbols: int, n_days: int, seed: int, persistence: float = 0.9, deviation: float = 0.08
+) -> pd.DataFrame:
+    """Bars whose log price is a slow random walk plus a mean-reverting (AR(1)) deviation: a name far
+    above its recent average tends to fall back over the next days, which price features can see."""
+    rng = np.random.default_rng(seed)
+    innovation = deviation * np.sqrt(1 - persistence**2)
+    frames = []
+    for i in range(n_symbols):
+        trend = np.cumsum(rng.normal(0.0003, 0.004, size=n_days))
+        gap = np.zeros(n_days)
+        for t in range(1, n_days):
+            gap[t] = persistence * gap[t - 1] + rng.normal(scale=innovation)
+        closes = 40 * np.exp(trend + gap)
+        opens = np.r_[closes[0], closes[:-1]] * np.exp(rng.normal(scale=0.001, size=n_days))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "symbol": f"M{i:02d}",
+                    "date": pd.bdate_range("2015-01-01", periods=n_days),
+                    "open": opens,
+                    "high": np.maximum(opens, closes) * 1.004,
+                    "low": np.minimum(opens, closes) * 0.996,
+                    "close": closes,
+                    "volume": rng.uniform(1e5, 2e5, size=n_days),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)

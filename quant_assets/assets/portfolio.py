@@ -6,16 +6,10 @@ from dagster import AssetExecutionContext, AutomationCondition, MetadataValue, a
 from quant_assets.assets.metadata import frame_metadata
 from quant_assets.core.confidence import DirectionCalibration, direction_confidence
 from quant_assets.core.model import predict_returns
-from quant_assets.core.portfolio import optimise_weights, weights_table
+from quant_assets.core.policy import PolicyConfig, forecast_rows, target_weights
+from quant_assets.core.portfolio import weights_table
 from quant_assets.resources.model_registry import ModelRegistry
 from quant_assets.resources.platform import PlatformConfig
-
-# A symbol whose newest bar is this much older than the newest bar overall is not forecast from stale data.
-STALE_AFTER_DAYS = 7
-
-
-def latest_rows(features: pd.DataFrame) -> pd.DataFrame:
-    return features.sort_values("date").groupby("symbol", sort=True).tail(1).reset_index(drop=True)
 
 
 @asset(group_name="portfolio", automation_condition=AutomationCondition.eager(), kinds={"xgboost", "pandas"})
@@ -26,18 +20,17 @@ def predictions(
     registry: ModelRegistry,
 ) -> pd.DataFrame:
     """Next-horizon expected return and direction confidence per symbol, from its newest features."""
-    latest = latest_rows(technical_features)
+    latest = forecast_rows(technical_features)
     model = registry.load_model(champion_model["version"])
     predicted = predict_returns(model, latest[champion_model["feature_names"]])
     calibration = DirectionCalibration(**{k: tuple(v) for k, v in champion_model["calibration"].items()})
-    newest = latest["date"].max()
     frame = pd.DataFrame(
         {
             "symbol": latest["symbol"],
             "as_of": latest["date"],
             "prediction": predicted,
             "confidence": direction_confidence(predicted, calibration),
-            "stale": (newest - latest["date"]).dt.days > STALE_AFTER_DAYS,
+            "stale": latest["stale"],
             "model_version": champion_model["version"],
             "horizon_days": champion_model["horizon_days"],
         }
@@ -59,14 +52,16 @@ def portfolio_weights(
     validated_bars: pd.DataFrame,
     platform: PlatformConfig,
 ) -> pd.DataFrame:
-    """Long-only weights with a per-name cap: max Sharpe on forecasts, min volatility if none is positive."""
+    """Long-only weights with a per-name cap: max Sharpe on forecasts, min volatility if none is positive.
+
+    The same policy function the backtest replays (``core.policy.target_weights``)."""
     fresh = predictions[~predictions["stale"]]
     closes = validated_bars.pivot(index="date", columns="symbol", values="close").sort_index()
-    result = optimise_weights(
+    result = target_weights(
         fresh.set_index("symbol")["prediction"],
         closes,
         horizon_days=int(predictions["horizon_days"].iloc[0]),
-        max_weight=platform.max_weight,
+        config=PolicyConfig(max_weight=platform.max_weight),
     )
     excluded = {
         **result.excluded,
