@@ -146,9 +146,10 @@ def test_spy_buy_and_hold_by_hand():
 def test_the_json_document_has_the_documented_shape(random_walk):
     _, _, report = random_walk
     doc = report.to_json()
-    for run in (doc["summary"]["net"], doc["summary"]["gross"], doc["summary"]["topk"],
-                doc["summary"]["benchmarks"]["SPY"], doc["summary"]["benchmarks"]["equal_weight"]):  # fmt: skip
+    summary = doc["summary"]
+    for run in (summary["net"], summary["gross"], summary["topk"], *summary["benchmarks"].values()):
         assert {"annual_return", "volatility", "sharpe", "max_drawdown"} <= set(run)
+    assert set(summary["benchmarks"]) == {"SPY", "equal_weight"}
     assert {"rank_ic_mean", "rank_ic_tstat", "ic_mean"} <= set(doc["ic"])
     assert doc["turnover_annual"] > 0 and doc["costs_total"] > 0
     assert {"date", "net", "gross"} <= set(doc["equity"][0])
