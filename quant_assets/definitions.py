@@ -5,6 +5,7 @@ from __future__ import annotations
 from dagster import Definitions, load_assets_from_modules
 
 from quant_assets.assets import (
+    backtest,
     feature_store,
     features,
     ingestion,
@@ -15,7 +16,7 @@ from quant_assets.assets import (
     training,
 )
 from quant_assets.automation.eager import automation_sensor
-from quant_assets.automation.jobs import everything_job, ingestion_job, retrain_job
+from quant_assets.automation.jobs import backtest_job, everything_job, ingestion_job, retrain_job
 from quant_assets.automation.schedules import ingestion_schedule, weekly_retrain_schedule
 from quant_assets.automation.sensors import drift_sensor
 from quant_assets.automation.symbol_sensors import landing_zone_sensor, universe_sensor
@@ -26,9 +27,11 @@ from quant_assets.resources.landing_zone import LandingZoneResource
 from quant_assets.resources.mlflow_tracking import mlflow_tracking_resource
 from quant_assets.resources.model_registry import ModelRegistry
 from quant_assets.resources.platform import PlatformConfig
-from quant_assets.settings import BENTO_DIR, FEATURE_REPO_DIR, MODEL_NAME, Settings, load_settings
+from quant_assets.settings import BENTO_DIR, FEATURE_REPO_DIR, MODEL_NAME, SPY_FILE, Settings, load_settings
 
-ASSET_MODULES = (ingestion, features, feature_store, training, registry, serving, portfolio, monitoring)
+ASSET_MODULES = (
+    ingestion, features, feature_store, training, registry, serving, portfolio, backtest, monitoring,
+)  # fmt: skip
 ASSET_CHECKS = (ingestion.validated_bars_schema, ingestion.validated_bars_cover_universe)
 # Readers skip partitions these rejected, also in runs that do not include the checks themselves.
 BLOCKING_CHECKS: dict[str, list[str]] = {}
@@ -49,6 +52,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
             universe_file=str(settings.universe_file) if settings.universe_file else None,
             horizon_days=settings.horizon_days,
             max_weight=settings.max_weight,
+            benchmark_file=str(SPY_FILE),
         ),
         "landing": LandingZoneResource(
             uri=settings.landing_zone,
@@ -74,7 +78,7 @@ def build_definitions(settings: Settings, loggers: dict | None = None) -> Defini
         loggers=loggers,
         assets=load_assets_from_modules(ASSET_MODULES),
         asset_checks=list(ASSET_CHECKS),
-        jobs=[ingestion_job, retrain_job, everything_job],
+        jobs=[ingestion_job, retrain_job, backtest_job, everything_job],
         schedules=[ingestion_schedule, weekly_retrain_schedule],
         sensors=[drift_sensor, universe_sensor, landing_zone_sensor, automation_sensor],
         resources=build_resources(settings),

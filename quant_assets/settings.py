@@ -16,6 +16,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_DATA_DIR = PROJECT_ROOT / "data" / "sp500_2013_2018"
 FEATURE_REPO_DIR = PROJECT_ROOT / "feature_repo"
 BENTO_DIR = PROJECT_ROOT / "bentos"
+# SPY daily bars (price only, unadjusted): the backtest's market benchmark. See data/benchmarks/SOURCES.md.
+SPY_FILE = PROJECT_ROOT / "data" / "benchmarks" / "SPY.csv"
 
 DEFAULT_UNIVERSE_FILE = PROJECT_ROOT / "universe.yaml"
 # The default universe is data: 20 bundled names listed in universe.yaml (see that file for why).

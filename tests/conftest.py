@@ -20,6 +20,8 @@ os.environ["MLFLOW_ENABLE_TELEMETRY"] = "false"
 
 # Four full histories plus BHF: 143 days and one real row with missing prices.
 TEST_SYMBOLS = ("AAPL", "AMZN", "ABT", "ADBE", "BHF")
+# The last half year of the data, three models: the whole asset path, in seconds.
+SHORT_BACKTEST = {"span_days": 126, "retrain_days": 42}
 
 
 @dataclass
@@ -44,7 +46,10 @@ def pipeline(tmp_path_factory) -> PipelineRun:
     instance = DagsterInstance.ephemeral()
     symbols = add_symbols(instance, TEST_SYMBOLS)
     result = defs.resolve_job_def("everything_job").execute_in_process(
-        instance=instance, raise_on_error=False, tags=range_tags(symbols[0], symbols[-1])
+        instance=instance,
+        raise_on_error=False,
+        tags=range_tags(symbols[0], symbols[-1]),
+        run_config={"ops": {"backtest": {"config": SHORT_BACKTEST}}},
     )
     failures = [e.message for e in result.all_events if e.is_step_failure]
     assert result.success, f"pipeline failed: {failures}"

@@ -13,8 +13,10 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 from quant_assets.assets.ingestion import SYMBOLS
 
 INGESTION = AssetSelection.assets("raw_bars", "validated_bars", "quarantined_bars")
-# Retraining rebuilds the training set and everything that depends on the model.
-RETRAINING = AssetSelection.assets("training_set").downstream()
+# Retraining rebuilds the training set and everything that depends on the model. The backtest (minutes
+# of replay, not needed to serve) runs with the whole graph or on its own job.
+BACKTEST = AssetSelection.assets("backtest")
+RETRAINING = AssetSelection.assets("training_set").downstream() - BACKTEST
 
 ingestion_job = define_asset_job(
     "ingestion_job", selection=INGESTION, description="Fetch and validate the newest daily bars."
@@ -23,6 +25,11 @@ retrain_job = define_asset_job(
     "retrain_job",
     selection=RETRAINING,
     description="Train a challenger, gate it, rebuild bento, predictions and weights.",
+)
+backtest_job = define_asset_job(
+    "backtest_job",
+    selection=BACKTEST,
+    description="Replay the policy out of sample with costs, beside SPY, equal weight and top-k.",
 )
 everything_job = define_asset_job(
     "everything_job",

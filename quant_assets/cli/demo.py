@@ -12,6 +12,31 @@ import warnings
 from quant_assets.core.reporting import walk_forward_table
 from quant_assets.settings import HOME_MARKER, PROJECT_ROOT, Settings, load_settings
 
+# The demo's backtest replays the last year only (about 12 models); `quant backtest` and the
+# backtest_job replay everything after the first two years.
+DEMO_BACKTEST = {"span_days": 252}
+
+
+def _backtest_lines(report: dict) -> list[str]:
+    """Net, gross and the benchmarks in one line each, as the README's table shows them."""
+    summary, span = report["summary"], report["summary"]["span"]
+    runs = {
+        "net": summary["net"],
+        "gross": summary["gross"],
+        "topk": summary["topk"],
+        **summary["benchmarks"],
+    }
+    cells = ", ".join(
+        f"{name} {v['annual_return']:+.1%}/yr Sharpe {v['sharpe']:.2f}" for name, v in runs.items()
+    )
+    return [
+        f"  backtest          {span['first_decision']} .. {span['last_decision']}, {span['decisions']} "
+        f"rebalances, {span['models']} models retrained on the past only, costs "
+        f"${summary['net']['costs_total']:,.0f}",
+        f"    {cells}",
+        "    (SPY is price return only; see README, Does it make money?)",
+    ]
+
 
 def prepare_home(settings: Settings, fresh: bool) -> None:
     """Create the state directory; with ``fresh``, empty it first (only if it is one of ours)."""
@@ -44,7 +69,7 @@ def _run_everything(settings: Settings):
             raise SystemExit("the universe is empty: list at least one symbol in universe.yaml")
         return job.execute_in_process(
             instance=instance,
-            run_config={"loggers": {"progress": {}}},
+            run_config={"loggers": {"progress": {}}, "ops": {"backtest": {"config": DEMO_BACKTEST}}},
             raise_on_error=False,
             tags=range_tags(symbols[0], symbols[-1]),
         )
@@ -67,6 +92,7 @@ def _summary(result, settings: Settings, seconds: float) -> str:
     champion = result.asset_value("champion_model")
     weights = result.asset_value("portfolio_weights").sort_values("weight", ascending=False)
     bento = result.asset_value("bento")
+    backtest = result.asset_value("backtest")
     lines = [
         "",
         f"quant-assets demo: done in {seconds:.0f} s",
@@ -84,6 +110,7 @@ def _summary(result, settings: Settings, seconds: float) -> str:
         f"champion is v{champion['version']} ({champion['gate']['reason']})",
         "  top weights       "
         + ", ".join(f"{r.symbol} {r.weight:.1%}" for r in weights.head(5).itertuples()),
+        *_backtest_lines(backtest),
         f"  bento             {bento['bento_tag']}   (serve: make serve)",
         "  UI                make dev   (Dagster on http://127.0.0.1:3000)",
     ]

@@ -108,9 +108,12 @@ def relative_metrics(returns: pd.Series, benchmark: pd.Series) -> dict[str, floa
 def tear_sheet_html(returns: pd.Series, benchmark: pd.Series | None, title: str, path: str) -> str:
     """QuantStats' HTML tear sheet written to ``path`` (returned)."""
     qs = _quantstats()
+    import logging
+
     import matplotlib
 
     matplotlib.use("Agg")
+    logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)  # QuantStats asks for Arial
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         qs.reports.html(returns, benchmark=benchmark, title=title, output=path, periods_per_year=252)

@@ -46,6 +46,7 @@ class ReplayConfig:
     warmup_days: int = 504  # default start: after the first two years of market dates
     start: pd.Timestamp | None = None  # first decision date (at or after); overrides warmup_days
     end: pd.Timestamp | None = None  # last decision date (at or before)
+    span_days: int | None = None  # replay only the last N market dates (a short run); None: all
     seed: int = 42
     params: dict[str, object] | None = None  # XGBoost parameters (None: the platform's defaults)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
@@ -95,6 +96,8 @@ def decision_dates(market_dates: pd.DatetimeIndex, config: ReplayConfig) -> pd.D
     dates = pd.DatetimeIndex(market_dates).unique().sort_values()
     first = config.warmup_days if config.start is None else int(dates.searchsorted(config.start))
     last = len(dates) - 2
+    if config.span_days is not None:
+        first = max(first, last - config.span_days + 1)
     if config.end is not None:
         last = min(last, int(dates.searchsorted(config.end, side="right")) - 1)
     if first > last:
