@@ -1,61 +1,134 @@
-"""Request and response bodies of the HTTP API (pydantic), shared by the routes and the OpenAPI document.
+"""Request and response bodies of the HTTP API (pydantic): the one place the API's rules are written.
 
-Bodies forbid unknown fields so a typo (``symbl``) is a 422 naming it rather than a silently ignored key.
-Structural problems (types, missing fields) fail the request; domain rules on bars (OHLC order, weekend,
-future dates) are judged per row by the shared validation in ``quant_assets.core.validation``.
+The OpenAPI document is generated from these types, so every rule enforced here is also in the document
+(patterns, lengths, ranges, required fields). Bodies forbid unknown fields so a typo (``symbl``) is a 422
+naming it rather than a silently ignored key; numbers must be JSON numbers (``"1.5"`` or ``true`` are
+refused, as the document says) and dates ``YYYY-MM-DD`` strings. Domain rules on bars (OHLC order,
+weekend, future dates) are judged per row by the shared validation in ``quant_assets.core.validation``;
+portfolio rules JSON Schema cannot state (weights sum to 1, symbols the online store knows) are listed in
+the operation's 422 description.
+
+Two bounds belong to the deployment, not the code: the model's feature count and the weight cap
+(``QUANT_MAX_WEIGHT``). :data:`SERVING` holds them once a worker has loaded its model, and the document
+states them from then on (``features`` has exactly that many items, weights at most the cap).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
+import numpy as np
 from pydantic import (
-    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
+    Strict,
     StringConstraints,
     Tag,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
-
-def _strip(value: object) -> object:
-    return value.strip() if isinstance(value, str) else value
-
-
-# Letters, digits, '.' and '-' (BRK.B, BF-B), at most 16 characters; stripped, then upper-cased.
-Symbol = Annotated[
-    str,
-    BeforeValidator(_strip),
-    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,15}$"),
-    AfterValidator(str.upper),
-]
+# Letters, digits, '.' and '-' (BRK.B, BF-B), at most 16 characters; case-insensitive (upper-cased).
+SYMBOL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,15}$"
+Symbol = Annotated[str, StringConstraints(pattern=SYMBOL_PATTERN, to_upper=True)]
 MAX_BATCH_SYMBOLS = 1000
 MAX_BARS_PER_REQUEST = 5000
 MAX_PORTFOLIO_NAMES = 1000
-# Bars outside these dates cannot be real and would not fit the platform's timestamps (pandas: 1677-2262).
+MAX_FEATURES = 256  # before a model is loaded; then exactly the model's count
+# The model computes in float32: a feature beyond its range would become infinite there.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+# Bars are dated 1800-01-01 to 2200-12-31: earlier or later cannot be real, and would not fit the
+# platform's timestamps (pandas: 1677-2262). The year range is the pattern; the calendar, pydantic's.
 EARLIEST_DATE, LATEST_DATE = dt.date(1800, 1, 1), dt.date(2200, 12, 31)
+DATE_PATTERN = r"^(18|19|20|21)[0-9]{2}-[0-9]{2}-[0-9]{2}$|^2200-[0-9]{2}-[0-9]{2}$"
+_DATE = re.compile(DATE_PATTERN)
+DEFAULT_MAX_WEIGHT = 0.10  # QUANT_MAX_WEIGHT's default
+# The first ten names of the demo universe (universe.yaml), for the example portfolio.
+EXAMPLE_SYMBOLS = ("AAPL", "AMZN", "ADBE", "AAL", "ABT", "ACN", "AIG", "AMGN", "AMD", "AXP")
 
 
-class Strict(BaseModel):
+@dataclass
+class ServingBounds:
+    """The deployment's own bounds, set by each worker once its model is loaded (None before)."""
+
+    feature_count: int | None = None
+    max_weight: float | None = None
+
+
+SERVING = ServingBounds()
+
+
+class _Stated:
+    """JSON Schema keywords whose values are read when the document is generated (from :data:`SERVING`).
+
+    Pydantic calls this for every document it generates, so ``/docs.json`` states this server's bounds.
+    """
+
+    def __init__(self, **keywords: Callable[[], Any]) -> None:
+        self.keywords = keywords
+
+    def __get_pydantic_json_schema__(self, core_schema, handler):
+        schema = handler(core_schema)
+        for keyword, value in self.keywords.items():
+            if (resolved := value()) is not None:
+                schema[keyword] = resolved
+        return schema
+
+
+def _iso_date(value: object) -> object:
+    if isinstance(value, str) and not _DATE.fullmatch(value):
+        raise ValueError(f"dates are YYYY-MM-DD, from {EARLIEST_DATE} to {LATEST_DATE}")
+    if not isinstance(value, str | dt.date) or isinstance(value, dt.datetime):
+        raise ValueError("dates are strings, YYYY-MM-DD")
+    return value
+
+
+BarDate = Annotated[
+    dt.date,
+    BeforeValidator(_iso_date),
+    Field(json_schema_extra={"pattern": DATE_PATTERN}),
+]
+Number = Annotated[float, Strict()]
+Feature = Annotated[
+    float, Strict(), Field(json_schema_extra={"minimum": -FLOAT32_MAX, "maximum": FLOAT32_MAX})
+]
+Weight = Annotated[
+    float,
+    Strict(),
+    _Stated(minimum=lambda: 0, maximum=lambda: SERVING.max_weight if SERVING.max_weight else 1),
+]
+
+
+class Closed(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class PredictRequest(Strict):
+class PredictRequest(Closed):
     symbol: Symbol = Field(description="Ticker symbol, e.g. AAPL (case-insensitive)")
-    features: list[float | None] | None = Field(
+    features: (
+        Annotated[
+            list[Feature | None],
+            Field(max_length=MAX_FEATURES),
+            _Stated(minItems=lambda: SERVING.feature_count, maxItems=lambda: SERVING.feature_count),
+        ]
+        | None
+    ) = Field(
         default=None,
-        max_length=256,
-        description="Optional feature values in the model's feature order (null = missing); "
-        "omit to read the newest features from the Feast online store",
+        description="Optional feature values in the model's feature order (null = missing), finite and "
+        "within float32 range; exactly as many as the model has (minItems/maxItems once it is loaded). "
+        "Omit to read the newest features from the Feast online store",
     )
 
 
-class BatchPredictRequest(Strict):
+class BatchPredictRequest(Closed):
     symbols: list[Symbol] = Field(
         min_length=1, max_length=MAX_BATCH_SYMBOLS, description="Symbols to forecast from the online store"
     )
@@ -86,16 +159,14 @@ class BatchPredictions(BaseModel):
     unknown_symbols: list[str] = Field(description="Requested symbols the online store has no features for")
 
 
-class Bar(Strict):
+class Bar(Closed):
     symbol: Symbol
-    date: dt.date = Field(
-        ge=EARLIEST_DATE, le=LATEST_DATE, description="Trading date, YYYY-MM-DD (1800-01-01 to 2200-12-31)"
-    )
-    open: float | None
-    high: float | None
-    low: float | None
-    close: float | None
-    volume: float | None
+    date: BarDate = Field(description=f"Trading date, YYYY-MM-DD ({EARLIEST_DATE} to {LATEST_DATE})")
+    open: Number | None
+    high: Number | None
+    low: Number | None
+    close: Number | None
+    volume: Number | None
 
 
 class RejectedBar(BaseModel):
@@ -117,9 +188,36 @@ class IngestResult(BaseModel):
     )
 
 
-class PortfolioUpdate(Strict):
-    weights: dict[Symbol, float] = Field(
-        min_length=1, max_length=MAX_PORTFOLIO_NAMES, description="Long-only weights by symbol, summing to 1"
+class IngestRefused(IngestResult):
+    """The answer when no bar passed the rules: the 422 error, with the verdict on every row."""
+
+    error: str
+
+
+def example_weights(cap: float) -> dict[str, float] | None:
+    """Equal weights over as few demo names as the cap allows (None if more than ten are needed)."""
+    names = math.ceil(1 / cap - 1e-9)
+    return {s: 1 / names for s in EXAMPLE_SYMBOLS[:names]} if names <= len(EXAMPLE_SYMBOLS) else None
+
+
+def _portfolio_example(schema: dict, _: type) -> None:
+    weights = example_weights(SERVING.max_weight or DEFAULT_MAX_WEIGHT)
+    if weights:
+        schema["examples"] = [{"weights": weights}]
+
+
+class PortfolioUpdate(Closed):
+    # The example respects this server's cap, so it is a valid update wherever the demo names are known.
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_portfolio_example)
+
+    weights: dict[Symbol, Weight] = Field(
+        min_length=1,
+        max_length=MAX_PORTFOLIO_NAMES,
+        # Pydantic states the key pattern as patternProperties; other keys are not allowed either.
+        json_schema_extra={"additionalProperties": False},
+        description="Long-only weights by symbol: each 0 <= w <= the cap (QUANT_MAX_WEIGHT), summing to 1 "
+        "(within QUANT_WEIGHT_SUM_TOLERANCE), each symbol once (case-insensitive) and known to the online "
+        "store",
     )
 
     @model_validator(mode="before")
@@ -130,10 +228,12 @@ class PortfolioUpdate(Strict):
         if isinstance(weights, dict):
             seen: set[str] = set()
             for key in weights:
-                name = str(key).strip().upper()
+                name = str(key).upper()
                 if name in seen:
-                    raise ValueError(
-                        f"weights: symbol {name} is given more than once (symbols are case-insensitive)"
+                    raise PydanticCustomError(
+                        "duplicate_symbol",
+                        "weights: symbol {name} is given more than once (symbols are case-insensitive)",
+                        {"name": name},
                     )
                 seen.add(name)
         return data
@@ -148,18 +248,28 @@ class PortfolioVersion(BaseModel):
 
 
 class ModelInfo(BaseModel):
-    model_id: str
-    version: str
-    status: str = Field(description="champion, challenger or registered (in the MLflow registry)")
+    model_id: str = Field(description="The id asked for")
+    version: str = Field(description="MLflow registry version number")
+    status: Literal["champion", "challenger", "registered"] = Field(
+        description="The alias the version holds in the MLflow registry, or registered"
+    )
     serving: bool = Field(description="Whether this server answers with this version")
     aliases: list[str]
     last_updated: str
     metrics: dict[str, float]
 
 
-class ErrorBody(BaseModel):
+class FieldError(Closed):
+    loc: list[str] = Field(description="Where: body, then keys and positions, e.g. [body, 0, open]")
+    msg: str
+    type: str
+
+
+class ErrorBody(Closed):
+    """Every error the API answers: what is wrong and what to do; field errors listed for a 422."""
+
     error: str
-    detail: list[dict] | None = None
+    detail: list[FieldError] | None = None
 
 
 def _discriminate_predict(body: object) -> str | None:

@@ -40,7 +40,8 @@ def weight_problems(
             f"unknown symbol(s) {', '.join(unknown)}: only symbols with features in the online store "
             "can be held"
         )
-    if not non_finite and not over:  # weights over the cap can be huge: their sum may not even be finite
+    # Weights outside [0, cap] can be huge either way (their sum may overflow); the sum means nothing then.
+    if not non_finite and not over and not negative:
         total = math.fsum(weights.values())
         if abs(total - 1.0) > tolerance:
             problems.append(f"weights must sum to 1 (tolerance {tolerance:g}); they sum to {total:.10g}")

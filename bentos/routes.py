@@ -8,10 +8,10 @@ the event loop (async routes) so its SQLite connection is never shared between t
 import logging
 import math
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Annotated
 
 import anyio.to_thread
-import numpy as np
 import pandas as pd
 from fastapi import Body, Depends, FastAPI, Request
 from fastapi import Path as PathParam
@@ -21,12 +21,14 @@ from fastapi.security import APIKeyHeader
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bentos.api_models import (
+    FLOAT32_MAX,
     UNION_TAGS,
     Bar,
     BarsBody,
     BatchPredictions,
     BatchPredictRequest,
     ErrorBody,
+    IngestRefused,
     IngestResult,
     ModelInfo,
     PortfolioUpdate,
@@ -37,6 +39,7 @@ from bentos.api_models import (
 )
 from bentos.forecaster import Forecaster
 from bentos.freshness import FeatureClock
+from bentos.json_errors import error_message
 from bentos.landing import land_bars
 from bentos.observability import ApiMetrics, MetricsMiddleware
 from bentos.portfolios import PortfolioStore, weight_problems
@@ -46,7 +49,6 @@ from quant_assets.core.validation import split_valid_bars
 from quant_assets.sources.landing_zone import LandingZone
 
 logger = logging.getLogger("quant_forecaster")
-FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 class ApiError(Exception):
@@ -70,8 +72,43 @@ class Backend:
     weight_tolerance: float
 
 
-def _errors(*statuses: int) -> dict[int, dict]:
-    return {status: {"model": ErrorBody} for status in statuses}
+_ERROR_MEANINGS = {
+    400: "The features do not fit the model: not as many as it has, or beyond float32 range",
+    401: "No API key: send one in the X-API-Key header",
+    403: "The API key is not valid here, or this server has no keys configured (writes disabled)",
+    404: "Not found",
+    422: "The request breaks a rule of this document (detail names each field), or its body is not JSON",
+    503: "The service is starting (retry when /readyz answers 200)",
+}
+_WWW_AUTHENTICATE = {
+    "WWW-Authenticate": {
+        "description": f'ApiKey header="{API_KEY_HEADER}"',
+        "schema": {"type": "string"},
+    }
+}
+# Operation ids: the targets of the document's links (and the names of generated client methods).
+MODEL_INFO = "model_info"
+CURRENT_PORTFOLIO = "current_portfolio"
+_LINK_TO_MODEL = {
+    "operationId": MODEL_INFO,
+    "parameters": {"model_id": "$response.body#/model_version"},
+    "description": "The model version that produced this answer",
+}
+
+
+def _errors(*statuses: int, **meanings: str) -> dict[int | str, dict]:
+    """Documented error answers: the shared ``ErrorBody``; ``meanings`` overrides a description
+    (keyed ``e404`` and so on)."""
+    responses: dict[int | str, dict] = {}
+    for status in statuses:
+        response = {
+            "model": ErrorBody,
+            "description": meanings.get(f"e{status}", _ERROR_MEANINGS[status]),
+        }
+        if status == 401:
+            response["headers"] = _WWW_AUTHENTICATE
+        responses[status] = response
+    return responses
 
 
 def _readable(errors: list[dict]) -> tuple[str, list[dict]]:
@@ -90,7 +127,7 @@ def build_app() -> FastAPI:
     app = FastAPI(
         title="quant-assets API",
         version="1",
-        docs_url=None,  # BentoML serves the merged OpenAPI document at /docs.json and its UI at /
+        docs_url=None,  # the service serves the whole OpenAPI document at /docs.json and its UI at /
         redoc_url=None,
         openapi_url=None,
     )
@@ -98,16 +135,23 @@ def build_app() -> FastAPI:
     app.add_middleware(
         MetricsMiddleware, get_metrics=lambda: app.state.backend.metrics if app.state.backend else None
     )
-    # Declared through the header scheme so OpenAPI documents the key; checking it is each route's job.
-    ApiKey = Annotated[
-        str | None,
-        Depends(APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="Write endpoints only")),
-    ]
 
     def backend() -> Backend:
         if app.state.backend is None:
             raise ApiError(503, "the service is starting; retry when /readyz answers 200")
         return app.state.backend
+
+    async def writer(
+        api_key: Annotated[
+            str | None,
+            Depends(APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="Write endpoints only")),
+        ],
+    ) -> str:
+        """The fingerprint of a valid key. A dependency, so the key is checked before the body is read:
+        without a valid key the answer is 401/403 whatever was sent."""
+        return backend().keys.check(api_key)
+
+    Writer = Annotated[str, Depends(writer)]
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -126,8 +170,15 @@ def build_app() -> FastAPI:
         return JSONResponse({"error": message, "detail": detail}, 422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"error": str(exc.detail)}, exc.status_code, headers=exc.headers)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 400:  # FastAPI's own: a body it could not decode (not UTF-8, not JSON)
+            return JSONResponse({"error": f"the body could not be read as JSON: {exc.detail}"}, 422)
+        if exc.status_code in (404, 405) and exc.detail == HTTPStatus(exc.status_code).phrase:
+            message = error_message(exc.status_code, request.method, headers.get("Allow"))
+        else:
+            message = str(exc.detail)
+        return JSONResponse({"error": message}, exc.status_code, headers=headers or None)
 
     def predictions(b: Backend, rows: list[tuple[str, list[float], object]], source: str) -> list[Prediction]:
         f = b.forecaster
@@ -160,11 +211,37 @@ def build_app() -> FastAPI:
 
     @app.post(
         "/api/predict",
+        operation_id="predict",
         response_model=Prediction | BatchPredictions,
-        responses=_errors(400, 404, 422, 503),
+        responses={
+            200: {"description": "The forecast(s)", "links": {"AnsweringModel": _LINK_TO_MODEL}},
+            **_errors(
+                400,
+                404,
+                422,
+                503,
+                e404="No online features for the symbol (or for any of the symbols)",
+            ),
+        },
         tags=["forecasts"],
     )
-    async def predict(body: Annotated[PredictBody, Body()]) -> Prediction | BatchPredictions:
+    async def predict(
+        body: Annotated[
+            PredictBody,
+            Body(
+                openapi_examples={
+                    "online": {
+                        "summary": "One symbol, features from the online store",
+                        "value": {"symbol": "AAPL"},
+                    },
+                    "batch": {
+                        "summary": "Many symbols (unknown ones are listed, not fatal)",
+                        "value": {"symbols": ["AAPL", "AMZN", "ZZZZ"]},
+                    },
+                }
+            ),
+        ],
+    ) -> Prediction | BatchPredictions:
         """Forecast from the online store (``{symbol}``), from given features (``{symbol, features}``),
         or for many symbols (``{symbols: [...]}``). Stale online features are flagged, not hidden."""
         b = backend()
@@ -214,16 +291,27 @@ def build_app() -> FastAPI:
 
     @app.post(
         "/api/data",
+        operation_id="ingest_bars",
         response_model=IngestResult,
         status_code=202,
-        responses=_errors(401, 403, 422),
+        responses={
+            202: {"description": "Some bars were accepted and landed; the rest are listed with reasons"},
+            **_errors(401, 403, 503),
+            422: {
+                "model": ErrorBody | IngestRefused,
+                "description": "The body breaks a rule of the schema (ErrorBody, detail names each field), "
+                "or no bar passed the ingestion rules: missing or non-finite values, non-positive prices, "
+                "negative volume, OHLC order, future or weekend dates (IngestRefused, every row's reason; "
+                "nothing written)",
+            },
+        },
         tags=["data"],
     )
-    def ingest_bars(body: Annotated[BarsBody, Body()], api_key: ApiKey) -> IngestResult | JSONResponse:
+    def ingest_bars(body: Annotated[BarsBody, Body()], _: Writer) -> IngestResult | JSONResponse:
         """Daily bars (one or a list) checked with the ingestion rules; accepted rows land in the landing
-        zone for the pipeline. 202 when any row was accepted, 422 (same body) when none was."""
+        zone for the pipeline. 202 when any row was accepted, 422 (with every row's reason) when none was.
+        Of duplicate (symbol, date) rows the last one wins."""
         b = backend()
-        b.keys.check(api_key)
         bars: list[Bar] = body if isinstance(body, list) else [body]
         frame = pd.DataFrame([bar.model_dump() for bar in bars])
         frame["date"] = pd.to_datetime(frame["date"])
@@ -249,20 +337,42 @@ def build_app() -> FastAPI:
             result.accepted, len(rejected), result.landing_uri or "nothing written",
         )  # fmt: skip
         if key is None:
-            return JSONResponse(result.model_dump(), 422)
+            reasons = "; ".join(f"row {r.row}: {r.reason}" for r in rejected[:5])
+            refused = IngestRefused(**result.model_dump(), error=f"no bar was accepted: {reasons}")
+            return JSONResponse(refused.model_dump(), 422)
         return result
 
     @app.post(
         "/api/portfolio/update",
+        operation_id="update_portfolio",
         response_model=PortfolioVersion,
         status_code=201,
-        responses=_errors(401, 403, 422),
+        responses={
+            201: {
+                "description": "Stored as a new version, which is now the current portfolio",
+                "links": {
+                    "CurrentPortfolio": {
+                        "operationId": CURRENT_PORTFOLIO,
+                        "description": "The version just stored is the current one (until the next update)",
+                    },
+                    "ServingModel": _LINK_TO_MODEL,
+                },
+            },
+            **_errors(
+                401,
+                403,
+                422,
+                503,
+                e422="The body breaks a rule of the schema, or the weights do not sum to 1 (within "
+                "QUANT_WEIGHT_SUM_TOLERANCE) or name symbols the online store has no features for; "
+                "every problem is listed",
+            ),
+        },
         tags=["portfolio"],
     )
-    async def update_portfolio(body: PortfolioUpdate, api_key: ApiKey) -> PortfolioVersion:
-        """Store target weights as a new version: known symbols, finite, 0 <= w <= cap, summing to 1."""
+    async def update_portfolio(body: PortfolioUpdate, submitted_by: Writer) -> PortfolioVersion:
+        """Store target weights as a new version: known symbols, 0 <= w <= cap, summing to 1."""
         b = backend()
-        submitted_by = b.keys.check(api_key)
         known = b.forecaster.online_features(list(body.weights))
         problems = weight_problems(body.weights, known, b.max_weight, b.weight_tolerance)
         if problems:
@@ -276,18 +386,65 @@ def build_app() -> FastAPI:
         )  # fmt: skip
         return PortfolioVersion(**record)
 
-    @app.get("/api/portfolio", response_model=PortfolioVersion, responses=_errors(404), tags=["portfolio"])
+    @app.get(
+        "/api/portfolio",
+        operation_id=CURRENT_PORTFOLIO,
+        response_model=PortfolioVersion,
+        responses={
+            200: {"description": "The newest version", "links": {"ServingModel": _LINK_TO_MODEL}},
+            **_errors(404, 503, e404="No portfolio has been stored yet"),
+        },
+        tags=["portfolio"],
+    )
     def current_portfolio() -> PortfolioVersion:
-        """The newest stored portfolio version."""
+        """The newest stored portfolio version (``POST /api/portfolio/update`` stores one)."""
         record = backend().portfolios.current()
         if record is None:
             raise ApiError(404, "no portfolio has been stored yet; POST /api/portfolio/update first")
         return PortfolioVersion(**record)
 
-    @app.get("/api/model/{model_id}", response_model=ModelInfo, responses=_errors(404, 503), tags=["models"])
+    @app.get(
+        "/api/model/{model_id}",
+        operation_id=MODEL_INFO,
+        response_model=ModelInfo,
+        responses={
+            200: {
+                "description": "The model version",
+                "links": {
+                    "SameVersionByNumber": {
+                        "operationId": MODEL_INFO,
+                        "parameters": {"model_id": "$response.body#/version"},
+                        "description": "The same version, asked for by its number",
+                    }
+                },
+            },
+            **_errors(
+                404,
+                422,
+                503,
+                e404="No such model id: not current, champion, challenger or a version number (3 or v3), "
+                "or no version holds that alias, or no such version",
+                e503="The service is starting, or the MLflow registry cannot be read",
+            ),
+        },
+        tags=["models"],
+    )
     def model_info(
         model_id: Annotated[
-            str, PathParam(max_length=64, description="current, champion, challenger or a version")
+            str,
+            PathParam(
+                min_length=1,
+                max_length=64,
+                description="current (the version this server answers with), champion, challenger, or a "
+                "version number (3 or v3); case-insensitive",
+                openapi_examples={
+                    "current": {"summary": "The version this server answers with", "value": "current"},
+                    "champion": {"summary": "The version holding the champion alias", "value": "champion"},
+                    "challenger": {"summary": "The newest candidate", "value": "challenger"},
+                    "version": {"summary": "A registry version number", "value": "1"},
+                    "v_version": {"summary": "The same, with a v", "value": "v1"},
+                },
+            ),
         ],
     ) -> ModelInfo:
         """A registered model version: its status (champion/challenger), last update and metrics.

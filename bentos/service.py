@@ -2,9 +2,11 @@
 
 One BentoML service. It loads the champion's booster natively (not through MLflow pyfunc) and opens the
 Feast online store once per worker; the routes are a FastAPI app mounted on it (``routes.py``), which
-gives one error format, accurate OpenAPI for every route (merged into BentoML's ``/docs.json``) and no
-BentoML traceback logging of client errors. BentoML serves ``/livez``, ``/readyz`` (ready only when the
-model is loaded and the online store answers) and ``/metrics`` (its own plus ``quant_*`` metrics).
+gives one error format, accurate OpenAPI for every route (merged with BentoML's probes into
+``/docs.json``, see ``openapi_document.py``) and no BentoML traceback logging of client errors.
+BentoML serves ``/livez``, ``/readyz`` (ready only when the model is loaded and the online store
+answers) and ``/metrics`` (its own plus ``quant_*`` metrics); errors from its layer are made JSON too
+(``json_errors.py``).
 
 This module never imports the training pipeline: what it needs travels in the model's metadata, and the
 only shared code is the pure core (``quant_assets.core``), packaged into the bento.
@@ -18,10 +20,13 @@ from pathlib import Path
 
 import bentoml
 
+from bentos.api_models import SERVING
 from bentos.forecaster import Forecaster, open_feature_store
 from bentos.freshness import FeatureClock
+from bentos.json_errors import JsonErrors
 from bentos.landing import open_landing_zone
 from bentos.observability import ApiMetrics
+from bentos.openapi_document import ServeDocument, finish
 from bentos.portfolios import PortfolioStore
 from bentos.registry import ModelRegistryView, default_tracking_uri
 from bentos.routes import Backend, build_app
@@ -68,6 +73,10 @@ class QuantForecaster:
             open_feature_store(quant_home),
             predict_threads=int(_float_env("QUANT_PREDICT_THREADS", 1, 1, 256)),
         )
+        max_weight = _float_env("QUANT_MAX_WEIGHT", 0.10, 1e-9, 1.0)
+        # From now on the OpenAPI document states this model's feature count and this server's cap.
+        SERVING.feature_count = len(self.forecaster.feature_names)
+        SERVING.max_weight = max_weight
         keys = ApiKeys.from_env(env.get("QUANT_API_KEYS"))
         if not keys.configured:
             logger.warning("QUANT_API_KEYS is not set: write endpoints will refuse every request (403)")
@@ -79,7 +88,7 @@ class QuantForecaster:
             landing=open_landing_zone(env, quant_home),
             registry=ModelRegistryView(default_tracking_uri(env, quant_home)),
             metrics=ApiMetrics.create(),
-            max_weight=_float_env("QUANT_MAX_WEIGHT", 0.10, 1e-9, 1.0),
+            max_weight=max_weight,
             weight_tolerance=_float_env("QUANT_WEIGHT_SUM_TOLERANCE", 1e-4, 0.0, 0.1),
         )
         self.forecaster.probe()
@@ -100,3 +109,11 @@ class QuantForecaster:
             logger.warning("readiness: the Feast online store did not answer", exc_info=True)
             return False
         return True
+
+
+# Outside the routes: errors from BentoML's own layer become JSON too, and /docs.json is the finished
+# document (BentoML's merge of its probes and the API's operations, labelled OpenAPI 3.1).
+QuantForecaster.add_asgi_middleware(JsonErrors)
+QuantForecaster.add_asgi_middleware(
+    ServeDocument, document=lambda: finish(QuantForecaster.openapi_spec.asdict())
+)

@@ -139,6 +139,7 @@ def test_portfolio_versions_are_kept_and_the_newest_is_current(api, api_keys, pi
         ({"AAPL": 0.7, "ADBE": 0.3}, ["cap 0.5", "AAPL"]),
         ({"AAPL": 1.5, "ADBE": -0.5}, ["ADBE", ">= 0", "cap"]),
         ({"AAPL": 1e308, "ADBE": 1e308}, ["cap 0.5", "AAPL, ADBE"]),  # their sum would overflow
+        ({"AAPL": -1e308, "ADBE": -1e308}, [">= 0", "AAPL, ADBE"]),  # so would this one (was a 500)
     ],
 )
 def test_invalid_portfolios_are_refused_with_reasons(api, write_headers, weights, needles):

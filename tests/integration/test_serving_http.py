@@ -31,7 +31,7 @@ def test_predict_by_symbol_reads_the_online_store(api, pipeline):
 def test_predict_with_explicit_features_matches_by_symbol(api, pipeline):
     values = _latest_features(pipeline, "ADBE")
     by_features = httpx.post(f"{api.base}/api/predict", json={"symbol": "ADBE", "features": values}).json()
-    by_symbol = httpx.post(f"{api.base}/api/predict", json={"symbol": " adbe "}).json()
+    by_symbol = httpx.post(f"{api.base}/api/predict", json={"symbol": "adbe"}).json()
     assert by_symbol["symbol"] == "ADBE"
     assert by_features["prediction"] == pytest.approx(by_symbol["prediction"], abs=1e-7)
     assert by_features["as_of"] is None and by_features["stale"] is None
@@ -72,6 +72,8 @@ def test_batch_form_answers_each_symbol_and_names_the_unknown(api, pipeline):
         ({"features": [0.1]}, 422, "body.symbol: Field required"),
         ({"symbl": "AAPL"}, 422, "body.symbl: Extra inputs are not permitted"),
         ({"symbol": "AA PL"}, 422, "body.symbol"),
+        ({"symbol": " AAPL"}, 422, "body.symbol"),  # the documented pattern: no surrounding spaces
+        ({"symbol": "AAPL", "features": ["0.1"] + [0.0] * 15}, 422, "body.features.0"),  # JSON numbers only
         ({"symbols": []}, 422, "body.symbols"),
         ([{"symbol": "AAPL"}], 422, "the body must be an object"),
     ],
