@@ -41,12 +41,11 @@ def _load_bars(paths: list[str]):
 
 def backtest_command(args: argparse.Namespace) -> int:
     warnings.filterwarnings("ignore")
-    from quant_assets.cli.models import _clean, _json_default, training_frame
+    from quant_assets.cli.models import _clean, _json_default
     from quant_assets.core.backtest import BacktestConfig, run_backtest
     from quant_assets.core.corporate_actions import actions_from_bars, adjust_for_actions
     from quant_assets.core.costs import CostModel
-    from quant_assets.core.features import FEATURE_COLUMNS, build_features
-    from quant_assets.core.labels import label_column
+    from quant_assets.core.dataset import model_inputs
     from quant_assets.core.policy import PolicyConfig
     from quant_assets.core.replay import ReplayConfig
     from quant_assets.core.validation import split_valid_bars
@@ -64,10 +63,11 @@ def backtest_command(args: argparse.Namespace) -> int:
         bars = _load_bars(args.paths)
         valid, _ = split_valid_bars(bars)  # prices as traded, then adjusted for recorded splits/dividends
         valid = adjust_for_actions(valid, actions_from_bars(bars))
-        training_rows, quarantined = training_frame(valid, horizon)
+        inputs = model_inputs(valid, horizon, args.features, args.normalise_features)
         progress(
-            f"backtest: {valid['symbol'].nunique()} symbols, {len(valid):,} bars "
-            f"({len(quarantined)} quarantined), {valid['date'].min().date()}..{valid['date'].max().date()}"
+            f"backtest: {valid['symbol'].nunique()} symbols, {len(valid):,} bars, "
+            f"{valid['date'].min().date()}..{valid['date'].max().date()}; features {args.features} "
+            f"({len(inputs.feature_names)}), label {args.label}"
         )
         config = BacktestConfig(
             replay=ReplayConfig(
@@ -77,6 +77,7 @@ def backtest_command(args: argparse.Namespace) -> int:
                 start=args.start,
                 end=args.end,
                 policy=PolicyConfig(max_weight=args.max_weight or settings.max_weight),
+                label_transform=None if args.label == "return" else args.label,
             ),
             costs=CostModel(
                 commission_bps=args.cost_bps,
@@ -89,7 +90,7 @@ def backtest_command(args: argparse.Namespace) -> int:
         )
         spy = read_benchmark_bars(args.benchmark or SPY_FILE)
         report = run_backtest(
-            valid, build_features(valid), training_rows, list(FEATURE_COLUMNS), label_column(horizon),
+            valid, inputs.features, inputs.training_rows, inputs.feature_names, inputs.label,
             config, spy_bars=spy, progress=progress,
         )  # fmt: skip
     except (BarFileError, FileNotFoundError, ValueError) as error:
@@ -115,6 +116,8 @@ def backtest_command(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
+    from quant_assets.cli.models import add_model_input_arguments
+
     parser = subparsers.add_parser(
         "backtest", help="replay the policy out of sample with costs, beside SPY, equal weight and top-k"
     )
@@ -122,6 +125,7 @@ def register(subparsers) -> None:
         "paths", nargs="*", help="bar files or folders (default: the configured universe's bundled files)"
     )
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    add_model_input_arguments(parser)
     parser.add_argument("--rebalance-days", type=int, default=5, help="market days between rebalances")
     parser.add_argument("--retrain-days", type=int, default=21, help="market days between retrains")
     parser.add_argument("--cost-bps", type=float, default=1.0, help="commission, bps of notional")

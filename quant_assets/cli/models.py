@@ -8,8 +8,10 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from quant_assets.core.features import FEATURE_COLUMNS, build_features
-from quant_assets.core.labels import forward_returns, label_column, label_span
+from quant_assets.core.dataset import LABEL_CHOICES, model_inputs
+from quant_assets.core.feature_sets import FEATURE_SETS
+from quant_assets.core.features import FEATURE_COLUMNS
+from quant_assets.core.labels import label_column, label_span
 from quant_assets.core.model import DEFAULT_XGB_PARAMS
 from quant_assets.core.reporting import walk_forward_table
 from quant_assets.core.schemas import BAR_COLUMNS
@@ -41,15 +43,21 @@ def _clean(value: object) -> object:
     return value
 
 
-def training_frame(bars: pd.DataFrame, horizon: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Validated bars -> (features joined to labels on the same (symbol, date), quarantined rows).
-
-    An exact-date join is the point-in-time join here: features at t are known at t's close, and the
-    label at t starts at the next open.
-    """
-    valid, quarantined = split_valid_bars(bars)
-    dataset = build_features(valid).merge(forward_returns(valid, horizon), on=["symbol", "date"], how="inner")
-    return dataset.sort_values(["date", "symbol"]).reset_index(drop=True), quarantined
+def add_model_input_arguments(parser: argparse.ArgumentParser) -> None:
+    """--features, --normalise-features and --label: the model variants `train` and `backtest` compare."""
+    parser.add_argument(
+        "--features",
+        default="technical_v1",
+        choices=sorted(FEATURE_SETS),
+        help="feature set (default technical_v1)",
+    )
+    parser.add_argument(
+        "--normalise-features", choices=("rank", "zscore"), default=None, help="normalise features per date"
+    )
+    parser.add_argument(
+        "--label", choices=LABEL_CHOICES, default="return",
+        help="the raw forward return (default), or it normalised per date (rank: Qlib's CSRankNorm)",
+    )  # fmt: skip
 
 
 def train(args: argparse.Namespace) -> int:
@@ -64,7 +72,22 @@ def train(args: argparse.Namespace) -> int:
     except BarFileError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    dataset, quarantined = training_frame(bars, horizon)
+    if args.register and (
+        args.features != "technical_v1" or args.normalise_features or args.label != "return"
+    ):
+        print(
+            "error: --register serves the model through the technical_v1 Feast features and raw-return "
+            "labels; drop --features/--normalise-features/--label to register",
+            file=sys.stderr,
+        )
+        return 2
+    valid, quarantined = split_valid_bars(bars)
+    try:
+        inputs = model_inputs(valid, horizon, args.features, args.normalise_features)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    dataset, feature_names = inputs.labelled(args.label), inputs.feature_names
     config = WalkForwardConfig(
         purge_days=label_span(horizon),
         n_folds=args.folds,
@@ -77,7 +100,7 @@ def train(args: argparse.Namespace) -> int:
     try:
         if args.tune > 0:
             tuned = tune_hyperparameters(
-                dataset, list(FEATURE_COLUMNS), label, config,
+                dataset, feature_names, label, config,
                 TuningConfig(seconds=args.tune, max_trials=args.tune_trials, seed=args.seed),
                 on_trial=lambda t: print(  # progress on stderr, so --json stays one document on stdout
                     f"tuning trial {t['number']}: validation rmse {t['rmse']:.5f} ({t['seconds']:.1f} s)",
@@ -86,7 +109,7 @@ def train(args: argparse.Namespace) -> int:
             )  # fmt: skip
         params = {**DEFAULT_XGB_PARAMS, **(tuned.best_params if tuned else {})}
         report = evaluate_walk_forward(
-            dataset, list(FEATURE_COLUMNS), label, config, horizon=horizon, seeds=seeds, params=params
+            dataset, feature_names, label, config, horizon=horizon, seeds=seeds, params=params
         )
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -98,6 +121,9 @@ def train(args: argparse.Namespace) -> int:
         "quarantined": len(quarantined),
         "horizon_days": horizon,
         "label_timing": "open[t+1] -> open[t+1+h]",
+        "features": args.features,
+        "feature_normalisation": args.normalise_features,
+        "label": args.label,
         "scheme": args.scheme,
         "seeds": seeds,
         "folds": report.folds,
@@ -270,6 +296,7 @@ def register(subparsers) -> None:
     train_parser.add_argument(
         "--horizon", type=int, default=None, help="trading days (default QUANT_HORIZON_DAYS)"
     )
+    add_model_input_arguments(train_parser)
     train_parser.add_argument("--folds", type=int, default=4)
     train_parser.add_argument("--test-days", type=int, default=63)
     train_parser.add_argument("--embargo-days", type=int, default=5)

@@ -51,3 +51,13 @@ BASELINES: dict[str, Baseline] = {
     "momentum": momentum_forecast,
     "ridge": ridge_forecast,
 }
+# Features a baseline reads by name; it is left out of a comparison on a feature set without them.
+BASELINE_INPUTS: dict[str, tuple[str, ...]] = {"momentum": (MOMENTUM_FEATURE,)}
+
+
+def applicable_baselines(feature_names: list[str]) -> dict[str, Baseline]:
+    return {
+        name: forecast
+        for name, forecast in BASELINES.items()
+        if set(BASELINE_INPUTS.get(name, ())) <= set(feature_names)
+    }

@@ -21,6 +21,7 @@ import pandas as pd
 import xgboost as xgb
 from pypfopt.exceptions import OptimizationError
 
+from quant_assets.core.cross_section import destandardise, normalise_labels
 from quant_assets.core.labels import EXIT_DATE, label_span
 from quant_assets.core.model import model_fingerprint, predict_returns, train_regressor
 from quant_assets.core.policy import (
@@ -35,6 +36,7 @@ from quant_assets.core.policy import (
 
 POLICIES = ("policy", "topk", "equal_weight")
 MIN_TRAIN_ROWS = 200
+DISPERSION_DAYS = 400  # calendar days of known labels behind a score -> return conversion (~252 dates)
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,9 @@ class ReplayConfig:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     topk: int | None = None  # TopkDropout's k (None: 1 / max_weight, so it obeys the same cap)
     n_drop: int | None = None  # names swapped per rebalance (None: k // 5, at least 1)
+    # Train on labels normalised per date ("rank" or "zscore", core.cross_section); None: raw returns.
+    # The scores are turned back into returns for the optimiser with the known labels' dispersion.
+    label_transform: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("horizon_days", "rebalance_days", "retrain_days"):
@@ -148,6 +153,12 @@ def replay_policy(
     features = features.sort_values(["date", "symbol"], kind="stable").reset_index(drop=True)
     feature_dates = features["date"].to_numpy()
     training_rows = training_rows.sort_values(["date", "symbol"], kind="stable").reset_index(drop=True)
+    label_dates = training_rows["date"].to_numpy()
+    fit_rows = (
+        normalise_labels(training_rows, label, config.label_transform)
+        if config.label_transform
+        else training_rows
+    )
     lookback = config.policy.lookback
     targets: dict[str, dict[pd.Timestamp, pd.Series]] = {name: {} for name in POLICIES}
     prediction_parts, models, warnings = [], [], []
@@ -156,7 +167,7 @@ def replay_policy(
     for number, date in enumerate(dates):
         position = int(market_dates.get_loc(date))
         if model is None or position - last_fit >= config.retrain_days:
-            rows = _training_rows(training_rows, market_dates, position, config)
+            rows = _training_rows(fit_rows, market_dates, position, config)
             if len(rows) < MIN_TRAIN_ROWS:
                 raise ValueError(
                     f"{date.date()}: only {len(rows)} labelled rows known before this decision "
@@ -190,6 +201,12 @@ def replay_policy(
         forecasts = pd.Series(
             predict_returns(model, fresh[feature_names]), index=pd.Index(fresh["symbol"], name="symbol")
         )
+        if config.label_transform:  # scores -> returns, from labels already known at this decision
+            lo = int(
+                np.searchsorted(label_dates, (date - pd.Timedelta(days=DISPERSION_DAYS)).to_datetime64())
+            )
+            recent = training_rows.iloc[lo : np.searchsorted(label_dates, date.to_datetime64())]
+            forecasts = destandardise(forecasts, recent[recent[EXIT_DATE] < date], label)
         prediction_parts.append(pd.DataFrame({"date": date, "symbol": fresh["symbol"].to_numpy(),
                                               "predicted": forecasts.to_numpy()}))  # fmt: skip
         window = closes.iloc[max(0, position + 1 - lookback) : position + 1]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from quant_assets.core.baselines import BASELINES
+from quant_assets.core.baselines import applicable_baselines
 from quant_assets.core.labels import EXIT_DATE
 from quant_assets.core.metrics import METRIC_NAMES, regression_metrics
 from quant_assets.core.model import predict_returns, train_regressor
@@ -139,7 +139,8 @@ def evaluate_walk_forward(
     folds = walk_forward_folds(dataset["date"], config, dataset.get(EXIT_DATE))
     fold_rows, oof_parts = [], []
     by_seed: dict[int, list[dict[str, float]]] = {s: [] for s in seeds}
-    by_baseline: dict[str, list[dict[str, float]]] = {name: [] for name in BASELINES}
+    baselines = applicable_baselines(feature_names)
+    by_baseline: dict[str, list[dict[str, float]]] = {name: [] for name in baselines}
     for fold in folds:
         train, test = dataset[fold.train], dataset[fold.test]
         realised, test_dates = test[label].to_numpy(), test["date"].to_numpy()
@@ -153,7 +154,7 @@ def evaluate_walk_forward(
             if i == 0:
                 oof["predicted"] = predicted
         baseline_metrics = {}
-        for name, forecast in BASELINES.items():
+        for name, forecast in baselines.items():
             predicted = forecast(train[feature_names], train[label], test[feature_names], horizon)
             oof[f"baseline_{name}"] = predicted
             baseline_metrics[name] = regression_metrics(realised, predicted, test_dates)

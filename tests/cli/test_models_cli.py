@@ -44,3 +44,17 @@ def test_train_with_tuning_reports_the_search_and_uses_its_winner(tmp_path, monk
     # The search ends before the first test window it will be judged on.
     assert tuning["tuning_validation"].split("..")[1] < report["folds"][0]["test"].split("..")[0]
     assert report["params"]["n_estimators"] >= 100
+
+
+def test_train_compares_a_richer_feature_set_and_a_per_date_rank_label(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("QUANT_HOME", str(tmp_path))
+    four = [*FILES, str(BUNDLED_DATA_DIR / "ADBE_data.csv"), str(BUNDLED_DATA_DIR / "AMZN_data.csv")]
+    args = ["train", *four, "--json", "--folds", "2", "--test-days", "40", "--n-seeds", "1"]
+    assert main([*args, "--features", "alpha158", "--normalise-features", "rank", "--label", "rank"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["features"], report["feature_normalisation"], report["label"]) == ("alpha158", "rank", "rank")
+    assert -1 <= report["summary"]["xgboost"]["rank_ic"] <= 1  # rank IC needs 3+ names a date
+    assert "momentum" not in report["summary"]  # it reads ret_20d, which alpha158 does not have
+    # a model on other features or labels cannot be served through the technical_v1 feature service
+    assert main([*args, "--features", "alpha158", "--register"]) == 2
+    assert "--register" in capsys.readouterr().err

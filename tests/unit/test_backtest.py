@@ -161,3 +161,13 @@ def test_too_little_history_is_a_clear_error():
     bars = gbm_bars(3, 200, seed=1)
     with pytest.raises(ValueError, match="no decision dates"):
         backtest(bars, config())
+
+
+def test_a_rank_label_replay_finds_the_edge_and_forecasts_in_return_units():
+    bars = mean_reverting_bars(10, 560, seed=8)
+    report = backtest(bars, config(label_transform="rank"))
+    assert report.ic["rank_ic_mean"] > 0.1 and report.ic["rank_ic_tstat"] > 3
+    # scores were turned back into returns: the size of a 5-day return, not of a unit-variance rank
+    assert report.replay.predictions["predicted"].abs().median() < 0.1
+    equal = report.summary["benchmarks"]["equal_weight"]
+    assert report.summary["net"]["annual_return"] > equal["annual_return"]
