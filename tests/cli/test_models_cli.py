@@ -52,7 +52,8 @@ def test_train_compares_a_richer_feature_set_and_a_per_date_rank_label(tmp_path,
     args = ["train", *four, "--json", "--folds", "2", "--test-days", "40", "--n-seeds", "1"]
     assert main([*args, "--features", "alpha158", "--normalise-features", "rank", "--label", "rank"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert (report["features"], report["feature_normalisation"], report["label"]) == ("alpha158", "rank", "rank")
+    chosen = (report["features"], report["feature_normalisation"], report["label"])
+    assert chosen == ("alpha158", "rank", "rank")
     assert -1 <= report["summary"]["xgboost"]["rank_ic"] <= 1  # rank IC needs 3+ names a date
     assert "momentum" not in report["summary"]  # it reads ret_20d, which alpha158 does not have
     # a model on other features or labels cannot be served through the technical_v1 feature service
