@@ -12,6 +12,7 @@ from quant_assets.assets import (
     monitoring,
     portfolio,
     registry,
+    risk,
     serving,
     training,
 )
@@ -30,7 +31,7 @@ from quant_assets.resources.platform import PlatformConfig
 from quant_assets.settings import BENTO_DIR, FEATURE_REPO_DIR, MODEL_NAME, SPY_FILE, Settings, load_settings
 
 ASSET_MODULES = (
-    ingestion, features, feature_store, training, registry, serving, portfolio, backtest, monitoring,
+    ingestion, features, feature_store, training, registry, serving, portfolio, risk, backtest, monitoring,
 )  # fmt: skip
 ASSET_CHECKS = (ingestion.validated_bars_schema, ingestion.validated_bars_cover_universe)
 # Readers skip partitions these rejected, also in runs that do not include the checks themselves.

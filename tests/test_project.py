@@ -71,6 +71,8 @@ def test_asset_graph_lineage_snapshot():
         "bento": ["champion_model"],
         "predictions": ["champion_model", "technical_features"],
         "portfolio_weights": ["predictions", "validated_bars"],
+        "portfolio_risk": ["portfolio_weights", "validated_bars"],
+        "backtest": ["technical_features", "training_set", "validated_bars"],
         "model_monitoring": ["champion_model", "labels", "technical_features"],
     }
     checks = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}

@@ -171,3 +171,17 @@ def test_a_rank_label_replay_finds_the_edge_and_forecasts_in_return_units():
     assert report.replay.predictions["predicted"].abs().median() < 0.1
     equal = report.summary["benchmarks"]["equal_weight"]
     assert report.summary["net"]["annual_return"] > equal["annual_return"]
+
+
+def test_every_run_reconciles_daily_and_never_exceeds_its_cap(random_walk):
+    bars, _, report = random_walk
+    closes = bars.pivot(index="date", columns="symbol", values="close").ffill()
+    cap = report.config.replay.policy.max_weight
+    for name in ("net", "gross", "topk", "equal_weight"):
+        run = report.runs[name]
+        marked = (run.positions * closes.reindex(run.positions.index)[run.positions.columns]).sum(axis=1)
+        assert np.allclose(run.equity["cash"] + marked, run.equity["equity"], atol=1e-6), name
+        assert (run.equity["cash"] >= 0).all(), name
+        # post-trade weight of a name: within its cap, give or take that rebalance's cost to the portfolio
+        slack = (run.trade_values["before"] / run.trade_values["after"]).to_numpy()[:, None]
+        assert (run.weights.to_numpy() <= cap * slack + 1e-9).all(), name
