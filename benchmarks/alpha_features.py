@@ -10,13 +10,13 @@ the float64 matrix that holds build_alpha_features' output, which no implementat
 
 from __future__ import annotations
 
-import argparse
 import time
 from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 import talib
+from features import panel_parser  # benchmarks/features.py, next to this script
 
 from quant_assets.core.alpha_features import ALPHA_FEATURE_COLUMNS, build_alpha_features
 from quant_assets.core.features import FEATURE_COLUMNS, build_features
@@ -42,12 +42,7 @@ def interleaved_best(repeat: int, runs: dict[str, Callable[[], object]]) -> dict
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--symbols", type=int, default=500)
-    parser.add_argument("--days", type=int, default=2520)
-    parser.add_argument("--seed", type=int, default=0)
+    parser = panel_parser(__doc__)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
 

@@ -17,13 +17,12 @@ timed too; it has no vectorbt equivalent and is printed alone.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import numpy as np
 import pandas as pd
 import vectorbt as vbt
-from features import best_of  # benchmarks/features.py, next to this script
+from features import best_of, panel_parser  # benchmarks/features.py, next to this script
 
 from quant_assets.core.costs import CostModel
 from quant_assets.core.simulator import simulate
@@ -70,12 +69,7 @@ def vectorbt_run(targets: pd.DataFrame, opens: pd.DataFrame, closes: pd.DataFram
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--symbols", type=int, default=500)
-    parser.add_argument("--days", type=int, default=2520)
-    parser.add_argument("--seed", type=int, default=0)
+    parser = panel_parser(__doc__)
     parser.add_argument("--names", type=int, default=50, help="names held after each rebalance")
     parser.add_argument("--every", type=int, default=5, help="rebalance every N market days")
     parser.add_argument("--commission-bps", type=float, default=10.0)

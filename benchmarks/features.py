@@ -62,13 +62,19 @@ def best_of(repeat: int, fn: Callable[[], object]) -> tuple[float, object]:
     return best, result
 
 
-def main() -> None:
+def panel_parser(description: str) -> argparse.ArgumentParser:
+    """The options every panel benchmark shares: how many synthetic symbols and days, and the seed."""
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--symbols", type=int, default=500)
     parser.add_argument("--days", type=int, default=2520)
     parser.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def main() -> None:
+    parser = panel_parser(__doc__)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
 

@@ -10,12 +10,10 @@ of the same (adjusted) bars: it is the arithmetic alone, with no parsing, checki
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 import pandas as pd
 import talib
-from features import best_of, talib_loop  # benchmarks/features.py, next to this script
+from features import best_of, panel_parser, talib_loop  # benchmarks/features.py, next to this script
 
 from quant_assets.core.corporate_actions import adjust_for_actions
 from quant_assets.core.features import build_features
@@ -36,12 +34,7 @@ def as_csv_files(bars: pd.DataFrame) -> dict[str, bytes]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--symbols", type=int, default=500)
-    parser.add_argument("--days", type=int, default=2520)
-    parser.add_argument("--seed", type=int, default=0)
+    parser = panel_parser(__doc__)
     parser.add_argument("--split-share", type=float, default=0.1)
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()

@@ -22,20 +22,23 @@ def gbm_bars(n_symbols: int, n_days: int, seed: int, autocorrelation: float = 0.
             returns[t] = autocorrelation * returns[t - 1] + shocks[t]
         opens = 50 * np.exp(np.cumsum(returns))
         closes = opens * np.exp(rng.normal(scale=0.002, size=n_days))
-        frames.append(
-            pd.DataFrame(
-                {
-                    "symbol": f"S{i:02d}",
-                    "date": pd.bdate_range("2015-01-01", periods=n_days),
-                    "open": opens,
-                    "high": np.maximum(opens, closes) * 1.005,
-                    "low": np.minimum(opens, closes) * 0.995,
-                    "close": closes,
-                    "volume": rng.uniform(1e5, 2e5, size=n_days),
-                }
-            )
-        )
+        frames.append(_bars(f"S{i:02d}", opens, closes, rng, spread=0.005))
     return pd.concat(frames, ignore_index=True)
+
+
+def _bars(symbol: str, opens: np.ndarray, closes: np.ndarray, rng, spread: float) -> pd.DataFrame:
+    """One symbol's business-day bars from its opens and closes; high/low ``spread`` outside them."""
+    return pd.DataFrame(
+        {
+            "symbol": symbol,
+            "date": pd.bdate_range("2015-01-01", periods=len(opens)),
+            "open": opens,
+            "high": np.maximum(opens, closes) * (1 + spread),
+            "low": np.minimum(opens, closes) * (1 - spread),
+            "close": closes,
+            "volume": rng.uniform(1e5, 2e5, size=len(opens)),
+        }
+    )
 
 
 def dataset(bars: pd.DataFrame, horizon: int) -> pd.DataFrame:
@@ -71,17 +74,5 @@ def mean_reverting_bars(
             gap[t] = persistence * gap[t - 1] + rng.normal(scale=innovation)
         closes = 40 * np.exp(trend + gap)
         opens = np.r_[closes[0], closes[:-1]] * np.exp(rng.normal(scale=0.001, size=n_days))
-        frames.append(
-            pd.DataFrame(
-                {
-                    "symbol": f"M{i:02d}",
-                    "date": pd.bdate_range("2015-01-01", periods=n_days),
-                    "open": opens,
-                    "high": np.maximum(opens, closes) * 1.004,
-                    "low": np.minimum(opens, closes) * 0.996,
-                    "close": closes,
-                    "volume": rng.uniform(1e5, 2e5, size=n_days),
-                }
-            )
-        )
+        frames.append(_bars(f"M{i:02d}", opens, closes, rng, spread=0.004))
     return pd.concat(frames, ignore_index=True)

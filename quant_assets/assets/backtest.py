@@ -169,12 +169,12 @@ def backtest(
     platform: PlatformConfig = context.resources.platform
     tracking = context.resources.mlflow  # dagster-mlflow: the Dagster run's MLflow run is the parent
     client = mlflow.MlflowClient(tracking_uri=tracking.tracking_uri)
-    parent_id = dagster_run_mlflow_id(tracking, client, context.run_id)
+    parent_id = dagster_run_mlflow_id(tracking, client, context.run.run_id)
     # Not tagged dagster_run_id: dagster-mlflow resumes the run carrying that tag in later steps.
     parent = client.create_run(
         tracking.experiment.experiment_id,
         run_name="backtest",
-        tags={"dagster_run": context.run_id, **({"mlflow.parentRunId": parent_id} if parent_id else {})},
+        tags={"dagster_run": context.run.run_id, **({"mlflow.parentRunId": parent_id} if parent_id else {})},
     )
     run_id = parent.info.run_id
     spy = read_benchmark_bars(platform.benchmark_file) if platform.benchmark_file else None

@@ -45,7 +45,7 @@ import pandas as pd
 import talib
 from numpy.lib.stride_tricks import sliding_window_view
 
-from quant_assets.core.features import REQUIRED_COLUMNS, _sort_order
+from quant_assets.core.features import check_bar_columns, keyed_frame, symbol_ordered_inputs
 
 WINDOWS: tuple[int, ...] = (5, 10, 20, 30, 60)
 KBAR_COLUMNS = ("kmid", "klen", "kmid2", "kup", "kup2", "klow", "klow2", "ksft", "ksft2")
@@ -370,20 +370,10 @@ def build_alpha_features(bars: pd.DataFrame) -> pd.DataFrame:
     expected to be validated (finite, positive prices): a NaN close poisons TA-Lib's running sums for the
     rest of that symbol's history.
     """
-    missing = [c for c in REQUIRED_COLUMNS if c not in bars.columns]
-    if missing:
-        raise ValueError(f"build_alpha_features: bars are missing column(s): {', '.join(missing)}")
     if bars.empty:
+        check_bar_columns(bars, "build_alpha_features")
         return empty_alpha_features()
-
-    codes, _ = pd.factorize(bars["symbol"], sort=True)
-    order = _sort_order(codes, bars["date"].to_numpy())
-    if order is not None:
-        codes = codes[order]
-    inputs = {}
-    for name in OHLCV:
-        values = bars[name].to_numpy(dtype=np.float64)
-        inputs[name] = np.ascontiguousarray(values if order is None else values[order])
+    codes, order, inputs = symbol_ordered_inputs(bars, OHLCV, "build_alpha_features")
 
     matrix = np.empty((len(ALPHA_FEATURE_COLUMNS), len(codes)), dtype=np.float64)
     starts = np.r_[0, np.flatnonzero(codes[1:] != codes[:-1]) + 1]
@@ -398,8 +388,4 @@ def build_alpha_features(bars: pd.DataFrame) -> pd.DataFrame:
             _block_features({k: x[block] for k, x in inputs.items()}, local_starts, matrix[:, block])
             first = last
 
-    features = pd.DataFrame(matrix.T, columns=list(ALPHA_FEATURE_COLUMNS), copy=False)
-    keys = bars[["symbol", "date"]] if order is None else bars[["symbol", "date"]].take(order)
-    features.insert(0, "symbol", keys["symbol"].array)
-    features.insert(1, "date", keys["date"].array)
-    return features
+    return keyed_frame(matrix, ALPHA_FEATURE_COLUMNS, bars, order)

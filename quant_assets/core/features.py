@@ -94,6 +94,40 @@ def _sort_order(codes: np.ndarray, dates: np.ndarray) -> np.ndarray | None:
     return np.lexsort((dates, codes))
 
 
+def check_bar_columns(bars: pd.DataFrame, caller: str) -> None:
+    missing = [c for c in REQUIRED_COLUMNS if c not in bars.columns]
+    if missing:
+        raise ValueError(f"{caller}: bars are missing column(s): {', '.join(missing)}")
+
+
+def symbol_ordered_inputs(
+    bars: pd.DataFrame, columns: tuple[str, ...], caller: str
+) -> tuple[np.ndarray, np.ndarray | None, dict[str, np.ndarray]]:
+    """(symbol codes, the (symbol, date) sort order or None if already sorted, contiguous float64
+    arrays of ``columns`` in that order): the per-symbol layout every feature builder works on."""
+    check_bar_columns(bars, caller)
+    codes, _ = pd.factorize(bars["symbol"], sort=True)
+    order = _sort_order(codes, bars["date"].to_numpy())
+    if order is not None:
+        codes = codes[order]
+    inputs = {}
+    for name in columns:
+        values = bars[name].to_numpy(dtype=np.float64)
+        inputs[name] = np.ascontiguousarray(values if order is None else values[order])
+    return codes, order, inputs
+
+
+def keyed_frame(
+    matrix: np.ndarray, columns: tuple[str, ...], bars: pd.DataFrame, order: np.ndarray | None
+) -> pd.DataFrame:
+    """A (feature, row) matrix as the output frame ``symbol, date, *columns``, without a copy."""
+    features = pd.DataFrame(matrix.T, columns=list(columns), copy=False)
+    keys = bars[["symbol", "date"]] if order is None else bars[["symbol", "date"]].take(order)
+    features.insert(0, "symbol", keys["symbol"].array)
+    features.insert(1, "date", keys["date"].array)
+    return features
+
+
 def build_features(bars: pd.DataFrame) -> pd.DataFrame:
     """Long OHLCV (``symbol, date, open, high, low, close, volume``) -> ``symbol, date, *FEATURE_COLUMNS``.
 
@@ -102,20 +136,10 @@ def build_features(bars: pd.DataFrame) -> pd.DataFrame:
     Bars are expected to be validated (finite prices): a NaN inside a history poisons the recursive
     indicators from there on.
     """
-    missing = [c for c in REQUIRED_COLUMNS if c not in bars.columns]
-    if missing:
-        raise ValueError(f"build_features: bars are missing column(s): {', '.join(missing)}")
     if bars.empty:
+        check_bar_columns(bars, "build_features")
         return empty_features()
-
-    codes, _ = pd.factorize(bars["symbol"], sort=True)
-    order = _sort_order(codes, bars["date"].to_numpy())
-    if order is not None:
-        codes = codes[order]
-    inputs = {}
-    for name in PRICE_INPUTS:
-        values = bars[name].to_numpy(dtype=np.float64)
-        inputs[name] = values if order is None else values[order]
+    codes, order, inputs = symbol_ordered_inputs(bars, PRICE_INPUTS, "build_features")
 
     # One (feature, row) block written in place, handed to pandas without a copy.
     matrix = np.empty((len(FEATURE_COLUMNS), len(codes)), dtype=np.float64)
@@ -124,9 +148,4 @@ def build_features(bars: pd.DataFrame) -> pd.DataFrame:
         one = symbol_features(*(np.ascontiguousarray(inputs[n][start:stop]) for n in PRICE_INPUTS))
         for row, name in enumerate(FEATURE_COLUMNS):
             matrix[row, start:stop] = one[name]
-
-    features = pd.DataFrame(matrix.T, columns=list(FEATURE_COLUMNS), copy=False)
-    keys = bars[["symbol", "date"]] if order is None else bars[["symbol", "date"]].take(order)
-    features.insert(0, "symbol", keys["symbol"].array)
-    features.insert(1, "date", keys["date"].array)
-    return features
+    return keyed_frame(matrix, FEATURE_COLUMNS, bars, order)
