@@ -24,7 +24,7 @@ def _load_bars(paths: list[str]):
 
     from quant_assets.cli.data import expand_paths
     from quant_assets.settings import load_settings
-    from quant_assets.sources.bundled import read_bars_file
+    from quant_assets.sources.layouts import read_bar_file
 
     if paths:
         files = expand_paths(paths)
@@ -36,7 +36,7 @@ def _load_bars(paths: list[str]):
     missing = [str(f) for f in files if not f.exists()]
     if missing:
         raise FileNotFoundError(f"no such file: {', '.join(missing[:5])}")
-    return pd.concat([read_bars_file(f).bars for f in files], ignore_index=True)
+    return pd.concat([read_bar_file(f).bars for f in files], ignore_index=True)
 
 
 def backtest_command(args: argparse.Namespace) -> int:

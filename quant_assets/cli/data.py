@@ -26,7 +26,6 @@ from quant_assets.core.corporate_actions import (
 from quant_assets.core.validation import split_valid_bars
 from quant_assets.resources.lake import read_partitions, stored_partitions
 from quant_assets.settings import Settings, load_settings
-from quant_assets.sources.bundled import read_bars_file
 from quant_assets.sources.landing_zone import FolderLandingZone, LandingZone, S3LandingZone, is_bar_file
 from quant_assets.sources.layouts import BarFileError, ParsedFile, read_bar_file
 
@@ -83,7 +82,7 @@ def validate_files(paths: list[str], today: pd.Timestamp | None = None) -> dict:
     reports = []
     for path in expand_paths(paths):
         try:
-            parsed = read_bars_file(path)
+            parsed = read_bar_file(path)
         except BarFileError as error:
             reports.append(
                 {

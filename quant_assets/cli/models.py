@@ -62,13 +62,12 @@ def add_model_input_arguments(parser: argparse.ArgumentParser) -> None:
 
 def train(args: argparse.Namespace) -> int:
     _quiet()
-    from quant_assets.sources.bundled import read_bars_file
-    from quant_assets.sources.layouts import BarFileError
+    from quant_assets.sources.layouts import BarFileError, read_bar_file
 
     settings = load_settings()
     horizon = args.horizon or settings.horizon_days
     try:
-        bars = pd.concat([read_bars_file(p).bars[list(BAR_COLUMNS)] for p in args.paths], ignore_index=True)
+        bars = pd.concat([read_bar_file(p).bars[list(BAR_COLUMNS)] for p in args.paths], ignore_index=True)
     except BarFileError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

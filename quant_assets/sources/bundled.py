@@ -7,39 +7,11 @@ Files are ``<SYMBOL>_data.csv`` with columns ``date,open,high,low,close,volume,N
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 
-from quant_assets.sources.layouts import ParsedFile, read_bar_file
-
-BUNDLED_DIR_NAME = "sp500_2013_2018"
-
-# The mirror we ship stamped every 2018 row (2018-01-02 .. 2018-02-07) with the year 2021; day and month
-# are intact and fall on the 2018 trading calendar (2021-01-02 was a Saturday, 2018-01-02 a Tuesday).
-# The files stay as received; the loader puts the year back. See data/sp500_2013_2018/SOURCES.md.
-MISSTAMPED_YEAR, TRUE_YEAR = 2021, 2018
-
-
-def repair_misstamped_year(dates: pd.Series) -> pd.Series:
-    """Move the dates of the known year defect back to 2018; all other dates are untouched."""
-    wrong = dates.dt.year == MISSTAMPED_YEAR
-    return dates.where(~wrong, dates[wrong] - pd.DateOffset(years=MISSTAMPED_YEAR - TRUE_YEAR))
-
-
-def is_bundled_file(path: Path | str) -> bool:
-    """A file of the shipped data set (where the year defect lives), wherever the checkout is."""
-    path = Path(path)
-    return path.parent.name == BUNDLED_DIR_NAME and path.name.endswith("_data.csv")
-
-
-def read_bars_file(path: Path | str) -> ParsedFile:
-    """Any bars file :mod:`layouts` accepts; a shipped file also gets its known year defect repaired."""
-    parsed = read_bar_file(path)
-    if not is_bundled_file(path):
-        return parsed
-    return replace(parsed, bars=parsed.bars.assign(date=repair_misstamped_year(parsed.bars["date"])))
+from quant_assets.sources.layouts import read_bar_file
 
 
 def available_symbols(data_dir: Path) -> list[str]:
@@ -47,8 +19,8 @@ def available_symbols(data_dir: Path) -> list[str]:
 
 
 def read_bundled_file(path: Path) -> pd.DataFrame:
-    """Parse one bundled CSV into raw long bars (with ``source`` and ``line``), the year defect repaired."""
-    return read_bars_file(path).bars
+    """Parse one bundled CSV into raw long bars (with ``source`` and ``line``)."""
+    return read_bar_file(path).bars
 
 
 def load_bundled_bars(data_dir: Path, symbols: Iterable[str]) -> pd.DataFrame:

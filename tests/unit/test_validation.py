@@ -87,9 +87,13 @@ def test_file_without_volume_column_is_an_error_naming_file_and_column(tmp_path)
         read_bundled_file(path)
 
 
-def test_known_year_defect_is_repaired_on_load():
-    """The mirror stamps 2018 rows as 2021: after loading, the calendar is continuous trading days."""
-    bars = read_bundled_file(BUNDLED_DATA_DIR / "AAL_data.csv")
+def test_shipped_files_carry_their_true_dates_wherever_they_are_copied(tmp_path):
+    """The mirror stamped 2018 rows as 2021; the shipped files are repaired (data/.../SOURCES.md), so a
+    copy in any folder loads with a continuous calendar, not a three-year jump."""
+    copy = tmp_path / "my_bars" / "AAL_data.csv"
+    copy.parent.mkdir()
+    copy.write_bytes((BUNDLED_DATA_DIR / "AAL_data.csv").read_bytes())
+    bars = read_bundled_file(copy)
     assert bars["date"].max() == pd.Timestamp("2018-02-07")
     assert (bars["date"].dt.dayofweek < 5).all()
     assert bars["date"].is_monotonic_increasing
