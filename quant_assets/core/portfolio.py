@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from pypfopt import EfficientFrontier, risk_models
+from pypfopt.exceptions import OptimizationError
 
 TRADING_DAYS_PER_YEAR = 252
 CLEAN_CUTOFF = 1e-4
+FALLBACK_SOLVER = "CLARABEL"
 
 
 @dataclass(frozen=True)
@@ -118,7 +120,13 @@ def optimise_weights(
     frontier = EfficientFrontier(mu, covariance, weight_bounds=(0, cap))
     if best_capped_return(mu, cap) > 0:
         method = "max_sharpe"
-        frontier.max_sharpe(risk_free_rate=0.0)
+        try:
+            frontier.max_sharpe(risk_free_rate=0.0)
+        except OptimizationError:
+            # OSQP (cvxpy's default here) can stop at its iteration limit when expected returns are tiny
+            # (real data: 2016-09-02, four names); the interior-point solver finishes the same problem.
+            frontier = EfficientFrontier(mu, covariance, weight_bounds=(0, cap), solver=FALLBACK_SOLVER)
+            frontier.max_sharpe(risk_free_rate=0.0)
     else:
         method = "min_volatility"
         frontier.min_volatility()

@@ -181,3 +181,22 @@ def test_weights_table_renders_the_largest_names_in_order(closes):
     if len(result.weights) > 3:
         assert lines[5].startswith(f"| ({len(result.weights) - 3} more) |")
     assert len(weights_table(result).splitlines()) == 2 + min(10, len(result.weights))
+
+
+def test_max_sharpe_that_stalls_the_default_solver_still_gets_weights():
+    """Real inputs from a replay (bundled closes up to 2016-09-02, the model's forecasts that day): OSQP
+    stops at its iteration limit on them; the live policy must still answer, not fail the asset."""
+    from quant_assets.core.validation import split_valid_bars
+    from quant_assets.settings import BUNDLED_DATA_DIR
+    from quant_assets.sources.bundled import load_bundled_bars
+
+    symbols = ("AAPL", "ABT", "ADBE", "AMZN")
+    valid, _ = split_valid_bars(load_bundled_bars(BUNDLED_DATA_DIR, symbols))
+    closes = valid.pivot(index="date", columns="symbol", values="close").loc[:"2016-09-02"]
+    forecasts = pd.Series({
+        "AAPL": -0.00627761660143733, "ABT": 0.00017517380183562636,
+        "ADBE": -0.028792748227715492, "AMZN": 2.0563624275382608e-05,
+    })  # fmt: skip
+    result = optimise_weights(forecasts, closes, horizon_days=5, max_weight=0.5)
+    assert result.method == "max_sharpe"
+    assert result.weights.to_dict() == pytest.approx({"ABT": 0.5, "AMZN": 0.5}, abs=1e-3)
