@@ -32,8 +32,15 @@ def offline_features_path(quant_home: str | os.PathLike) -> Path:
     return Path(quant_home) / "feast" / "offline" / "technical_features.parquet"
 
 
-def build_feature_definitions(quant_home: str | os.PathLike) -> dict[str, object]:
-    """Entity, source, view and service reading the offline Parquet under ``quant_home``."""
+def build_feature_definitions(
+    quant_home: str | os.PathLike,
+    feature_names: tuple[str, ...] | list[str] = TECHNICAL_FEATURES,
+    service_name: str = FEATURE_SERVICE_NAME,
+) -> dict[str, object]:
+    """Entity, source, view and service reading the offline Parquet under ``quant_home``.
+
+    The platform passes the columns of its configured feature set (``QUANT_FEATURE_SET``) and names the
+    service after it; by hand (``feast apply``) the default is ``technical_v1``."""
     symbol = Entity(
         name="symbol",
         join_keys=["symbol"],
@@ -51,13 +58,13 @@ def build_feature_definitions(quant_home: str | os.PathLike) -> dict[str, object
         name="technical_features",
         entities=[symbol],
         ttl=FEATURE_TTL,
-        schema=[Field(name=name, dtype=Float64) for name in TECHNICAL_FEATURES],
+        schema=[Field(name=name, dtype=Float64) for name in feature_names],
         source=source,
         online=True,
         description="TA-Lib indicators computed per symbol from validated daily bars.",
     )
     service = FeatureService(
-        name=FEATURE_SERVICE_NAME,
+        name=service_name,
         features=[view],
         description="Features of the return forecaster, for training and serving.",
     )

@@ -54,13 +54,16 @@ def build_resources(settings: Settings) -> dict[str, object]:
             horizon_days=settings.horizon_days,
             max_weight=settings.max_weight,
             benchmark_file=str(SPY_FILE),
+            feature_set=settings.feature_set,
         ),
         "landing": LandingZoneResource(
             uri=settings.landing_zone,
             s3_endpoint_url=settings.s3_endpoint_url,
             parse_cache_dir=str(settings.home / "cache" / "landing"),
         ),
-        "feast": FeastResource(repo_dir=str(FEATURE_REPO_DIR), quant_home=str(settings.home)),
+        "feast": FeastResource(
+            repo_dir=str(FEATURE_REPO_DIR), quant_home=str(settings.home), feature_set=settings.feature_set
+        ),
         "mlflow": mlflow_tracking_resource.configured(
             {
                 "experiment_name": "quant-assets",

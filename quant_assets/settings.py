@@ -25,7 +25,6 @@ DEFAULT_UNIVERSE = read_universe(DEFAULT_UNIVERSE_FILE)
 DEFAULT_SYMBOLS = tuple(DEFAULT_UNIVERSE)
 
 MODEL_NAME = "quant-assets-xgb"
-FEATURE_SERVICE_NAME = "technical_v1"
 
 
 HOME_MARKER = ".quant-home"
@@ -52,6 +51,10 @@ class Settings:
     s3_endpoint_url: str | None = None
     # the YAML file the universe came from; sensors and runs re-read it, so a new line needs no reload
     universe_file: Path | None = None
+    feature_set: str = "technical_v1"  # a name in quant_assets.core.feature_sets (QUANT_FEATURE_SET)
+    # MLFLOW_TRACKING_URI as it was when the settings were loaded: read once, because mlflow.set_tracking_uri
+    # writes that variable, and a later read would follow whichever platform last set it.
+    mlflow_uri: str | None = None
 
     @property
     def landing_zone(self) -> str:
@@ -84,7 +87,7 @@ class Settings:
 
     @property
     def mlflow_tracking_uri(self) -> str:
-        return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{self.mlflow_dir / 'mlflow.db'}"
+        return self.mlflow_uri or f"sqlite:///{self.mlflow_dir / 'mlflow.db'}"
 
     @property
     def mlflow_artifact_root(self) -> str:
@@ -132,4 +135,6 @@ def load_settings() -> Settings:
         landing_uri=os.environ.get("QUANT_LANDING", ""),
         s3_endpoint_url=os.environ.get("QUANT_S3_ENDPOINT_URL") or None,
         universe_file=universe_path,
+        feature_set=os.environ.get("QUANT_FEATURE_SET", "technical_v1").strip() or "technical_v1",
+        mlflow_uri=os.environ.get("MLFLOW_TRACKING_URI") or None,
     )

@@ -5,12 +5,13 @@ from dagster import AssetExecutionContext, AutomationCondition, asset
 from dagster_pandera import pandera_schema_to_dagster_type
 
 from quant_assets.assets.metadata import frame_metadata
-from quant_assets.core.features import FEATURE_COLUMNS, build_features
+from quant_assets.core.feature_sets import build_feature_set, feature_set
 from quant_assets.core.labels import forward_returns, label_column
 from quant_assets.core.schemas import labels_schema, technical_features_schema
 from quant_assets.resources.platform import PlatformConfig
 
-TechnicalFeatures = pandera_schema_to_dagster_type(technical_features_schema(FEATURE_COLUMNS))
+# Any feature set: symbol, date and finite-or-NaN floats (the set's exact columns are checked as it is built).
+TechnicalFeatures = pandera_schema_to_dagster_type(technical_features_schema())
 
 # Eager, except that a symbol partition with no value yet (just added, or its ingestion failed) must not
 # hold back every other symbol's new bars: plain eager() waits until *all* parent partitions exist.
@@ -24,11 +25,17 @@ EAGER_OVER_SYMBOLS = AutomationCondition.eager().without(~AutomationCondition.an
     automation_condition=EAGER_OVER_SYMBOLS,
     kinds={"pandas", "talib"},
 )
-def technical_features(context: AssetExecutionContext, validated_bars: pd.DataFrame) -> pd.DataFrame:
-    """TA-Lib indicators per (symbol, date), each using only bars up to that date's close."""
-    features = build_features(validated_bars)
-    coverage = features[list(FEATURE_COLUMNS)].notna().mean().round(3).to_dict()
-    context.add_output_metadata({**frame_metadata(features), "non_null_share": coverage})
+def technical_features(
+    context: AssetExecutionContext, validated_bars: pd.DataFrame, platform: PlatformConfig
+) -> pd.DataFrame:
+    """The configured feature set (default technical_v1, TA-Lib indicators) per (symbol, date), each
+    using only bars up to that date's close."""
+    chosen = feature_set(platform.feature_set)
+    features = build_feature_set(chosen.name, validated_bars)
+    coverage = features[list(chosen.columns)].notna().mean().round(3).to_dict()
+    context.add_output_metadata(
+        {**frame_metadata(features), "feature_set": chosen.name, "non_null_share": coverage}
+    )
     return features
 
 

@@ -42,6 +42,18 @@ def champion_model(
         decision, reason = "unchanged", f"challenger v{challenger_version} was already {earlier}"
     elif current_version is None:
         decision, reason = "promoted", "no champion yet"
+    elif missing := sorted(
+        set(registry.candidate_record(current_version)["feature_names"]) - set(training_set)
+    ):
+        # The feature set was changed by configuration (QUANT_FEATURE_SET): the champion's inputs are no
+        # longer computed, so it cannot be scored on these rows, nor serve from the online store.
+        before = registry.candidate_record(current_version).get("feature_service", "another set")
+        after = model_candidate["feature_service"]
+        decision = "promoted"
+        reason = (
+            f"the feature set changed from {before} to {after}: the champion v{current_version} needs "
+            f"{len(missing)} features no longer computed ({', '.join(missing[:3])}...)"
+        )
     else:
         window = training_set[
             (training_set["date"] >= model_candidate["valid_start"])

@@ -54,8 +54,11 @@ VALID_BARS_SCHEMA = pa.DataFrameSchema(
 )
 
 
-def technical_features_schema(feature_columns: tuple[str, ...]) -> pa.DataFrameSchema:
-    """Features per (symbol, date): NaN is allowed (short histories), infinities are not."""
+def technical_features_schema(feature_columns: tuple[str, ...] | None = None) -> pa.DataFrameSchema:
+    """Features per (symbol, date): NaN is allowed (short histories), infinities are not.
+
+    Without ``feature_columns`` every column besides symbol and date must be such a float: the type of a
+    feature set chosen by configuration (its exact columns are checked where it is built)."""
     finite_or_nan = pa.Check(
         lambda s: ~s.isin([float("inf"), float("-inf")]), element_wise=False, error="infinite value"
     )
@@ -63,7 +66,11 @@ def technical_features_schema(feature_columns: tuple[str, ...]) -> pa.DataFrameS
         {
             "symbol": pa.Column(str, nullable=False),
             "date": pa.Column("datetime64[ns]", nullable=False),
-            **{name: pa.Column(float, finite_or_nan, nullable=True) for name in feature_columns},
+            **(
+                {name: pa.Column(float, finite_or_nan, nullable=True) for name in feature_columns}
+                if feature_columns is not None
+                else {r"^(?!symbol$|date$).+$": pa.Column(float, finite_or_nan, nullable=True, regex=True)}
+            ),
         },
         unique=["symbol", "date"],
         strict=True,

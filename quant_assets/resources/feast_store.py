@@ -17,6 +17,8 @@ from dagster import ConfigurableResource
 from feast import FeatureStore, RepoConfig
 from pydantic import PrivateAttr
 
+from quant_assets.core.feature_sets import feature_set
+
 
 def _load_repo_module(repo_dir: Path) -> ModuleType:
     spec = importlib.util.spec_from_file_location("quant_feature_repo_features", repo_dir / "features.py")
@@ -35,15 +37,20 @@ def to_feast_timestamps(dates: pd.Series) -> pd.Series:
 class FeastResource(ConfigurableResource):
     repo_dir: str
     quant_home: str
+    feature_set: str = (
+        "technical_v1"  # a name in quant_assets.core.feature_sets; the service is named after it
+    )
     _store: FeatureStore | None = PrivateAttr(default=None)
 
     @cached_property
     def definitions(self) -> dict[str, object]:
-        return _load_repo_module(Path(self.repo_dir)).build_feature_definitions(self.quant_home)
+        return _load_repo_module(Path(self.repo_dir)).build_feature_definitions(
+            self.quant_home, self.feature_names, self.feature_set
+        )
 
     @property
     def feature_names(self) -> list[str]:
-        return list(_load_repo_module(Path(self.repo_dir)).TECHNICAL_FEATURES)
+        return list(feature_set(self.feature_set).columns)
 
     @property
     def feature_service_name(self) -> str:

@@ -9,6 +9,9 @@ from dagster import AssetKey, DagsterInstance, asset, materialize
 from quant_assets.assets.features import technical_features
 from quant_assets.assets.ingestion import SYMBOLS, validated_bars_schema
 from quant_assets.resources.lake import LakeIOManager
+from quant_assets.resources.platform import PlatformConfig
+
+PLATFORM = PlatformConfig(data_dir=".", symbols=["AAA"])  # technical_features reads its feature set here
 
 
 def test_schema_violation_blocks_features(tmp_path):
@@ -32,7 +35,7 @@ def test_schema_violation_blocks_features(tmp_path):
     instance.add_dynamic_partitions(SYMBOLS.name, ["AAA"])
     result = materialize(
         [broken_validated_bars, validated_bars_schema, technical_features],
-        resources={"io_manager": LakeIOManager(base_dir=str(tmp_path))},
+        resources={"io_manager": LakeIOManager(base_dir=str(tmp_path)), "platform": PLATFORM},
         instance=instance,
         raise_on_error=False,
         partition_key="AAA",
@@ -65,7 +68,7 @@ def test_valid_bars_pass_the_check_and_flow(tmp_path):
     instance.add_dynamic_partitions(SYMBOLS.name, ["AAA"])
     result = materialize(
         [good_validated_bars, validated_bars_schema, technical_features],
-        resources={"io_manager": LakeIOManager(base_dir=str(tmp_path))},
+        resources={"io_manager": LakeIOManager(base_dir=str(tmp_path)), "platform": PLATFORM},
         instance=instance,
         partition_key="AAA",
     )

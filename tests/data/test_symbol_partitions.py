@@ -39,7 +39,8 @@ def validated_bars_with_one_bad_symbol(context) -> pd.DataFrame:
 def test_a_blocked_symbol_is_left_out_of_downstream_reads_and_the_others_flow(tmp_path):
     instance = DagsterInstance.ephemeral()
     symbols = add_symbols(instance, ["AAA", "BAD", "CCC", "NEVER"])  # NEVER: a partition never stored
-    resources = {"io_manager": build_resources(Settings(tmp_path, tmp_path, (), 5, 0.5))["io_manager"]}
+    built = build_resources(Settings(tmp_path, tmp_path, (), 5, 0.5))
+    resources = {"io_manager": built["io_manager"], "platform": built["platform"]}
     assets = [validated_bars_with_one_bad_symbol, validated_bars_schema, technical_features]
 
     blocked_run = materialize(

@@ -46,6 +46,9 @@ def bentoml_server(pipeline, name: str, extra_env: dict[str, str]) -> Iterator[S
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("QUANT_")},
         "QUANT_HOME": str(pipeline.settings.home),
+        # explicit: mlflow.set_tracking_uri writes this variable, so the test process holds whichever
+        # platform set it last
+        "MLFLOW_TRACKING_URI": pipeline.settings.mlflow_tracking_uri,
         "BENTOML_HOME": str(bentoml_home),
         "BENTOML_DO_NOT_TRACK": "True",
         "MLFLOW_ENABLE_TELEMETRY": "false",
