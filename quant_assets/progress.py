@@ -10,13 +10,22 @@ import time
 from collections import Counter
 
 from dagster import DagsterEventType, logger
-from dagster._core.log_manager import get_log_record_metadata, has_log_record_metadata
+
+from quant_assets.framework_internals import get_log_record_metadata, has_log_record_metadata
 
 _EVENT_LABEL = {
     DagsterEventType.STEP_START: "started",
     DagsterEventType.STEP_SUCCESS: "done",
     DagsterEventType.STEP_FAILURE: "FAILED",
 }
+
+
+def root_cause(error) -> str:
+    """The innermost error's message: Dagster wraps what an asset raised in "Error occurred while
+    executing op ...", and the user needs the reason, not the wrapper."""
+    while getattr(error, "cause", None) is not None:
+        error = error.cause
+    return error.message.strip()
 
 
 class ProgressHandler(logging.Handler):
@@ -51,7 +60,7 @@ class ProgressHandler(logging.Handler):
         elif event is not None and event.event_type in _EVENT_LABEL:
             detail = ""
             if event.event_type == DagsterEventType.STEP_FAILURE:
-                detail = f": {event.event_specific_data.error.message.strip()}"
+                detail = f": {root_cause(event.event_specific_data.error)}"
             if event.event_type != DagsterEventType.STEP_START:
                 detail = self._check_summary(step_key) + detail
             self._print(step_key, f"{_EVENT_LABEL[event.event_type]}{detail}")

@@ -8,9 +8,9 @@ usually one run in all (new symbols are added at the end, next to each other).
 from collections.abc import Iterable, Sequence
 
 from dagster import AssetSelection, DagsterInstance, RunRequest, define_asset_job
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from quant_assets.assets.ingestion import SYMBOLS
+from quant_assets.framework_internals import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 INGESTION = AssetSelection.assets("raw_bars", "validated_bars", "quarantined_bars")
 # Retraining rebuilds the training set and everything that depends on the model. The backtest (minutes

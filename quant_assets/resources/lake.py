@@ -20,7 +20,8 @@ from typing import Any
 
 import pandas as pd
 from dagster import AssetCheckKey, ConfigurableIOManager, DagsterInstance, InputContext, OutputContext
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+
+from quant_assets.framework_internals import AssetCheckExecutionRecordStatus
 
 PARTITION_COLUMN = "symbol"
 

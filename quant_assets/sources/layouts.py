@@ -29,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pandas._libs.parsers import STR_NA_VALUES
 
 from quant_assets.core.corporate_actions import undo_split_adjustment
 from quant_assets.core.schemas import BAR_COLUMNS, PRICE_COLUMNS
+from quant_assets.framework_internals import STR_NA_VALUES
 
 EXCHANGE_TIMEZONE = "America/New_York"
 RAW_BAR_COLUMNS = (*BAR_COLUMNS, "source", "line", "unparsed")
