@@ -106,7 +106,7 @@ class ReplayModelLog:
 
 
 def _log_report(
-    client: mlflow.MlflowClient, run_id: str, report: BacktestReport, settings: BacktestSettings
+    client: mlflow.MlflowClient, run_id: str, report: BacktestReport, settings: BacktestSettings, figure
 ) -> str:
     """Metrics, the JSON document, the chart and the tear sheet into the backtest run; the sheet's URI."""
     client.log_batch(
@@ -123,9 +123,7 @@ def _log_report(
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
         (folder / "backtest.json").write_text(json.dumps(report.to_json(), default=str))
-        figure = charts.equity_and_drawdown(report.equity, "Backtest: growth of 1 and drawdown")
         figure.savefig(folder / "equity.png", dpi=110)
-        plt.close(figure)
         spy = report.runs["SPY"].returns if "SPY" in report.runs else None
         sheet = report.runs["net"].returns
         from quant_assets.core.performance import tear_sheet_html
@@ -190,14 +188,14 @@ def backtest(
             on_model=ReplayModelLog(client, tracking.experiment.experiment_id, run_id),
             progress=context.log.info,
         )
-        sheet_uri = _log_report(client, run_id, report, config)
+        figure = charts.equity_and_drawdown(report.equity, "Backtest: growth of 1 and drawdown")
+        sheet_uri = _log_report(client, run_id, report, config, figure)
+        chart = charts.png_markdown(figure, "equity and drawdown")
+        plt.close(figure)
     except Exception:
         client.set_terminated(run_id, status="FAILED")
         raise
     client.set_terminated(run_id)
-    figure = charts.equity_and_drawdown(report.equity, "Backtest: growth of 1 and drawdown")
-    chart = charts.png_markdown(figure, "equity and drawdown")
-    plt.close(figure)
     context.add_output_metadata(
         {
             "headline": report.headline(),

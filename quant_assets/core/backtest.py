@@ -143,14 +143,14 @@ def wide_prices(bars: pd.DataFrame) -> dict[str, pd.DataFrame]:
     }
 
 
-def _run_summary(run: SimulationResult, gross: SimulationResult | None = None) -> dict[str, object]:
+def _run_summary(run: SimulationResult, gross: dict[str, object] | None = None) -> dict[str, object]:
+    """Metrics of one run; with its cost-free twin's summary, the cost drag too."""
     metrics = performance_metrics(run.returns)
     years = len(run.returns) / TRADING_DAYS_PER_YEAR
     metrics["turnover_annual"] = float(run.turnover.sum() / years) if years > 0 else float("nan")
     metrics["costs_total"] = run.total_costs
     if gross is not None:
-        gross_annual = performance_metrics(gross.returns)["annual_return"]
-        metrics["cost_drag_annual"] = float(gross_annual - metrics["annual_return"])
+        metrics["cost_drag_annual"] = float(gross["annual_return"] - metrics["annual_return"])
     return metrics
 
 
@@ -227,8 +227,9 @@ def run_backtest(
     else:
         warnings.append("SPY benchmark left out: no SPY bars given")
 
-    net = _run_summary(runs["net"], runs["gross"])
-    topk = _run_summary(runs["topk"], runs["topk_gross"])
+    gross = _run_summary(runs["gross"])
+    net = _run_summary(runs["net"], gross)
+    topk = _run_summary(runs["topk"], _run_summary(runs["topk_gross"]))
     benchmarks = {"equal_weight": _run_summary(runs["equal_weight"])}
     if "SPY" in runs:
         benchmarks["SPY"] = _run_summary(runs["SPY"])
@@ -237,7 +238,7 @@ def run_backtest(
         topk[f"vs_{name}"] = relative_metrics(runs["topk"].returns, runs[name].returns)
     summary = {
         "net": net,
-        "gross": _run_summary(runs["gross"]),
+        "gross": gross,
         "topk": topk,
         "benchmarks": benchmarks,
         "span": {

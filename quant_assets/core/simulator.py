@@ -123,6 +123,7 @@ def simulate(
     trade_parts: list[dict[str, np.ndarray]] = []
     weight_rows, turnover_rows, value_rows, trade_dates, warnings = [], [], [], [], []
     next_target = 0
+    symbol_array = np.asarray(symbols, dtype=object)
 
     for i in range(start, n_dates):
         # The targets decided at the last decision date before i trade now (several: the latest wins).
@@ -135,7 +136,7 @@ def simulate(
                 i, pending, shares, cash, open_[i], last_close[i - 1], last_bar[i], costs, whole_shares,
                 None if adv is None else adv[decision_index[next_target - 1]],
                 None if vol is None else vol[decision_index[next_target - 1]],
-                delist_after_days, [symbols[j] for j in range(n_symbols)], dates[i], warnings,
+                delist_after_days, symbol_array, dates[i], warnings,
             )  # fmt: skip
             cumulative_cost += cost
             trade_parts.append(parts)
@@ -172,7 +173,7 @@ def _trade(
     adv: np.ndarray | None,
     vol: np.ndarray | None,
     delist_after_days: int,
-    symbols: list[str],
+    symbols: np.ndarray,
     date: pd.Timestamp,
     warnings: list[str],
 ) -> tuple[float, float, dict[str, np.ndarray], np.ndarray, float, tuple[float, float]]:
@@ -238,7 +239,7 @@ def _trade(
     cost = float(np.sum(commission[traded]) + np.sum(slippage_cost[traded]))
     parts = {
         "date": np.full(len(traded), date),
-        "symbol": np.asarray(symbols, dtype=object)[traded],
+        "symbol": symbols[traded],
         "shares": filled[traded],
         "price": fill_price[traded],
         "notional": filled[traded] * fill_price[traded],

@@ -41,8 +41,19 @@ def random_walk():
     return bars, spy, backtest(bars, config(), spy)
 
 
-def test_prices_after_t_change_nothing_decided_or_traded_up_to_t(random_walk):
-    bars, _, report = random_walk
+@pytest.mark.parametrize("label_transform", [None, "rank"])
+def test_prices_after_t_change_nothing_decided_or_traded_up_to_t(label_transform):
+    """With market impact on (it reads trailing volume and volatility) and with per-date labels (their
+    scores are turned back into returns from known labels): nothing up to t may move."""
+    bars = gbm_bars(8, 560, seed=21)
+    impact = CostModel(commission_bps=1, slippage_bps=5, impact_coefficient=1.0)
+
+    def run(market: pd.DataFrame):
+        cfg = config(label_transform=label_transform)
+        return backtest(market, BacktestConfig(replay=cfg.replay, costs=impact))
+
+    report = run(bars)
+    assert report.summary["net"]["costs_total"] > 0
     dates = pd.DatetimeIndex(np.sort(bars["date"].unique()))
     # t: a few days after a retrain, so a model that peeked at labels ending after t would change.
     cut = dates[dates.get_loc(report.replay.models[3].decision_date) + 3]
@@ -53,7 +64,7 @@ def test_prices_after_t_change_nothing_decided_or_traded_up_to_t(random_walk):
     for column in ("open", "high", "low", "close"):
         shocked.loc[later, column] = shocked.loc[later, column] * factor
     shocked.loc[later, "volume"] = shocked.loc[later, "volume"] * rng.uniform(0.2, 5, later.sum())
-    again = backtest(shocked, config())
+    again = run(shocked)
     for policy in ("policy", "topk", "equal_weight"):
         before = report.replay.targets[policy].loc[:cut]
         pd.testing.assert_frame_equal(before, again.replay.targets[policy].loc[:cut])

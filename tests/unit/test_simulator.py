@@ -159,3 +159,16 @@ def test_square_root_impact_grows_with_order_size():
     assert shift[0] == pytest.approx(0.02 * np.sqrt(0.01))
     assert shift[1] == pytest.approx(2 * shift[0])
     assert shift[2] == 0  # no volume history: no invented impact
+
+
+def test_impact_reads_liquidity_known_at_the_decision_not_at_the_fill():
+    """The trade day's volume is not known at its open: a fill priced off it would be look-ahead."""
+    opens = frame({"A": [100.0, 100.0, 100.0]})
+    targets = pd.DataFrame({"A": [1.0]}, index=DATES[:1])
+    adv = frame({"A": [1e6, 1e12, 1e12]})  # day 0 (decision): thin; day 1 (fill): deep
+    vol = frame({"A": [0.02, 0.02, 0.02]})
+    costs = CostModel(commission_bps=0, slippage_bps=0, impact_coefficient=1.0)
+    result = simulate(targets, opens, opens, costs=costs, capital=10_000.0,
+                      average_dollar_volume=adv, daily_volatility=vol)  # fmt: skip
+    expected_shift = 0.02 * np.sqrt(10_000 / 1e6)  # the decision day's liquidity
+    assert result.trades["price"].iloc[0] == pytest.approx(100 * (1 + expected_shift))
