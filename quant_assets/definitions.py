@@ -55,6 +55,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
             max_weight=settings.max_weight,
             benchmark_file=str(SPY_FILE),
             feature_set=settings.feature_set,
+            label=settings.label,
         ),
         "landing": LandingZoneResource(
             uri=settings.landing_zone,

@@ -20,6 +20,10 @@ BENTO_DIR = PROJECT_ROOT / "bentos"
 SPY_FILE = PROJECT_ROOT / "data" / "benchmarks" / "SPY.csv"
 
 DEFAULT_UNIVERSE_FILE = PROJECT_ROOT / "universe.yaml"
+# Risk limits of the trading cycle (see the file's comments and core/limits.py).
+DEFAULT_RISK_LIMITS_FILE = PROJECT_ROOT / "risk_limits.yaml"
+BROKERS = ("paper", "alpaca")
+LABELS = ("return", "rank", "zscore")  # raw forward return, or normalised per date (core.dataset)
 # The default universe is data: 20 bundled names listed in universe.yaml (see that file for why).
 DEFAULT_UNIVERSE = read_universe(DEFAULT_UNIVERSE_FILE)
 DEFAULT_SYMBOLS = tuple(DEFAULT_UNIVERSE)
@@ -55,6 +59,11 @@ class Settings:
     # MLFLOW_TRACKING_URI as it was when the settings were loaded: read once, because mlflow.set_tracking_uri
     # writes that variable, and a later read would follow whichever platform last set it.
     mlflow_uri: str | None = None
+    label: str = "return"  # what the model learns (QUANT_LABEL): one of LABELS
+    risk_limits_file: Path = DEFAULT_RISK_LIMITS_FILE  # QUANT_RISK_LIMITS
+    broker: str = "paper"  # QUANT_BROKER: paper (the platform's own ledger) or alpaca (paper account)
+    ledger_url: str | None = None  # QUANT_LEDGER_URL: SQLAlchemy URL; empty: SQLite under home/trading
+    environment: dict[str, str] = field(default_factory=dict)  # QUANT_ALERT_* and APCA_* as read at load
 
     @property
     def landing_zone(self) -> str:
@@ -98,6 +107,10 @@ class Settings:
         return self.home / "bentoml"
 
     @property
+    def ledger_database_url(self) -> str:
+        return self.ledger_url or f"sqlite:///{self.home / 'trading' / 'ledger.db'}"
+
+    @property
     def dagster_home(self) -> Path:
         return self.home / "dagster"
 
@@ -125,6 +138,12 @@ def load_settings() -> Settings:
     max_weight = float(os.environ.get("QUANT_MAX_WEIGHT", "0.10"))
     if not 0 < max_weight <= 1:
         raise ValueError(f"QUANT_MAX_WEIGHT must be in (0, 1], got {max_weight}")
+    label = os.environ.get("QUANT_LABEL", "return").strip() or "return"
+    if label not in LABELS:
+        raise ValueError(f"QUANT_LABEL must be one of {', '.join(LABELS)}, got {label!r}")
+    broker = os.environ.get("QUANT_BROKER", "paper").strip().lower() or "paper"
+    if broker not in BROKERS:
+        raise ValueError(f"QUANT_BROKER must be one of {', '.join(BROKERS)}, got {broker!r}")
     return Settings(
         home=_env_path("QUANT_HOME", Path.cwd() / ".quant"),
         data_dir=_env_path("QUANT_DATA_DIR", BUNDLED_DATA_DIR),
@@ -137,4 +156,11 @@ def load_settings() -> Settings:
         universe_file=universe_path,
         feature_set=os.environ.get("QUANT_FEATURE_SET", "technical_v1").strip() or "technical_v1",
         mlflow_uri=os.environ.get("MLFLOW_TRACKING_URI") or None,
+        label=label,
+        risk_limits_file=_env_path("QUANT_RISK_LIMITS", DEFAULT_RISK_LIMITS_FILE),
+        broker=broker,
+        ledger_url=os.environ.get("QUANT_LEDGER_URL") or None,
+        environment={
+            k: v for k, v in os.environ.items() if k.startswith(("QUANT_ALERT_", "APCA_")) and v.strip()
+        },
     )

@@ -17,6 +17,7 @@ class PlatformConfig(ConfigurableResource):
     drift_tolerance: float = 0.10
     drift_window_days: int = 60
     feature_set: str = "technical_v1"  # what technical_features computes (core.feature_sets)
+    label: str = "return"  # what the model learns: return, or rank / zscore per date (core.dataset)
     benchmark_file: str | None = None  # SPY bars for the backtest's market benchmark (None: left out)
 
     @property
