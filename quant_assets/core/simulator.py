@@ -11,8 +11,9 @@ compare the two):
 1. the portfolio is valued at the trade date's opens (a name with no open there: its last close);
 2. each target weight becomes a target number of shares at the open price (floored with
    ``whole_shares``); names that cannot trade that day (no open) keep what they hold;
-3. sells first, then buys from the smallest to the largest order; fills move against the order by
-   the cost model's slippage and impact, and pay its commission (see ``core.costs``);
+3. the orders fill by ``core.execution.execute_orders`` (shared with the paper broker): sells first,
+   then buys from the smallest to the largest order; fills move against the order by the cost model's
+   slippage and impact, and pay its commission (see ``core.costs``);
 4. there is no leverage and no short selling: a buy that cash cannot cover is cut to what it can, and
    later buys get what is left; cash earns nothing.
 
@@ -29,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from quant_assets.core.costs import CostModel
+from quant_assets.core.execution import execute_orders
 
 DELIST_AFTER_DAYS = 5
 
@@ -195,47 +197,17 @@ def _trade(
     delta = wanted - shares
     delta[~np.isfinite(delta)] = 0.0
     reference = np.where(np.isfinite(price), price, 0.0)
-
-    sell = np.flatnonzero(delta < 0)
-    buy = np.flatnonzero(delta > 0)
-    buy = buy[np.argsort(delta[buy] * reference[buy], kind="stable")]  # smallest order first
-    filled = np.zeros_like(delta)
-    fill_price = np.zeros_like(delta)
-    commission = np.zeros_like(delta)
-    shift = costs.price_shift(
-        np.abs(delta) * reference,
-        None if adv is None else adv,
-        None if vol is None else vol,
-    )
-
-    if len(sell):
-        fill_price[sell] = reference[sell] * (1 - shift[sell])
-        filled[sell] = delta[sell]
-        commission[sell] = costs.commission(-delta[sell] * fill_price[sell])
-        cash += float(np.sum(-delta[sell] * fill_price[sell]) - np.sum(commission[sell]))
-    if len(buy):
-        fill_price[buy] = reference[buy] * (1 + shift[buy])
-        notional = delta[buy] * fill_price[buy]
-        fees = costs.commission(notional)
-        need = np.cumsum(notional + fees)
-        fits = int(np.searchsorted(need, cash, side="right"))  # the first `fits` buys are fully covered
-        filled[buy[:fits]] = delta[buy[:fits]]
-        commission[buy[:fits]] = fees[:fits]
-        cash -= float(need[fits - 1]) if fits else 0.0
-        for j in buy[fits:]:  # cash binds from here: cut each order to what is left
-            size = costs.affordable_notional(cash) / fill_price[j]
-            size = min(np.floor(size + 1e-9) if whole_shares else size, delta[j])
-            if size <= 0:
-                continue
-            filled[j] = size
-            commission[j] = float(costs.commission(np.array([size * fill_price[j]]))[0])
-            cash -= size * fill_price[j] + commission[j]
-        cash = max(cash, 0.0) if cash > -1e-6 else cash  # float dust from the cut, never real debt
+    fills = execute_orders(
+        delta, reference, cash, costs, whole_shares=whole_shares,
+        average_dollar_volume=adv, daily_volatility=vol,
+    )  # fmt: skip
+    filled, fill_price, commission, slippage_cost, cash = (
+        fills.filled, fills.fill_price, fills.commission, fills.slippage_cost, fills.cash
+    )  # fmt: skip
 
     traded = np.flatnonzero(filled != 0)
     shares += filled
     shares[np.abs(shares) < 1e-12] = 0.0
-    slippage_cost = np.abs(filled) * np.abs(fill_price - reference)
     cost = float(np.sum(commission[traded]) + np.sum(slippage_cost[traded]))
     parts = {
         "date": np.full(len(traded), date),
