@@ -60,6 +60,7 @@ class OrderState:
     reason: str | None = None  # why it was rejected or canceled, in the broker's words
     submitted_at: dt.datetime | None = None
     updated_at: dt.datetime | None = None
+    commission: float = 0.0  # dollars charged on this order so far (0 at commission-free brokers)
 
     @property
     def is_open(self) -> bool:
