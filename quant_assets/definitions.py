@@ -14,13 +14,22 @@ from quant_assets.assets import (
     registry,
     risk,
     serving,
+    trading,
     training,
 )
 from quant_assets.automation.eager import automation_sensor
-from quant_assets.automation.jobs import backtest_job, everything_job, ingestion_job, retrain_job
+from quant_assets.automation.jobs import (
+    backtest_job,
+    everything_job,
+    ingestion_job,
+    retrain_job,
+    trading_cycle_job,
+)
 from quant_assets.automation.schedules import ingestion_schedule, weekly_retrain_schedule
 from quant_assets.automation.sensors import drift_sensor
 from quant_assets.automation.symbol_sensors import landing_zone_sensor, universe_sensor
+from quant_assets.automation.trading_sensors import trading_cycle_sensor
+from quant_assets.resources.alerts import AlertsResource
 from quant_assets.resources.bento_builder import BentoBuilder
 from quant_assets.resources.feast_store import FeastResource
 from quant_assets.resources.lake import LakeIOManager
@@ -28,12 +37,19 @@ from quant_assets.resources.landing_zone import LandingZoneResource
 from quant_assets.resources.mlflow_tracking import mlflow_tracking_resource
 from quant_assets.resources.model_registry import ModelRegistry
 from quant_assets.resources.platform import PlatformConfig
+from quant_assets.resources.trading import TradingResource
 from quant_assets.settings import BENTO_DIR, FEATURE_REPO_DIR, MODEL_NAME, SPY_FILE, Settings, load_settings
 
 ASSET_MODULES = (
     ingestion, features, feature_store, training, registry, serving, portfolio, risk, backtest, monitoring,
+    trading,
 )  # fmt: skip
-ASSET_CHECKS = (ingestion.validated_bars_schema, ingestion.validated_bars_cover_universe)
+ASSET_CHECKS = (
+    ingestion.validated_bars_schema,
+    ingestion.validated_bars_cover_universe,
+    trading.ledger_matches_broker,
+    *trading.LIMIT_CHECKS,
+)
 # Readers skip partitions these rejected, also in runs that do not include the checks themselves.
 BLOCKING_CHECKS: dict[str, list[str]] = {}
 for _checks in ASSET_CHECKS:
@@ -74,6 +90,16 @@ def build_resources(settings: Settings) -> dict[str, object]:
         ),
         "registry": ModelRegistry(tracking_uri=settings.mlflow_tracking_uri, model_name=MODEL_NAME),
         "bentos": BentoBuilder(bentoml_home=str(settings.bentoml_home), bento_dir=str(BENTO_DIR)),
+        "trading": TradingResource(
+            broker=settings.broker,
+            ledger_url=settings.ledger_database_url,
+            risk_limits_file=str(settings.risk_limits_file),
+            state_dir=str(settings.home / "trading"),
+            environment={k: v for k, v in settings.environment.items() if k.startswith("APCA_")},
+        ),
+        "alerts": AlertsResource.from_environment(
+            settings.environment, settings.home / "alerts" / "alerts.db"
+        ),
     }
 
 
@@ -83,9 +109,9 @@ def build_definitions(settings: Settings, loggers: dict | None = None) -> Defini
         loggers=loggers,
         assets=load_assets_from_modules(ASSET_MODULES),
         asset_checks=list(ASSET_CHECKS),
-        jobs=[ingestion_job, retrain_job, backtest_job, everything_job],
+        jobs=[ingestion_job, retrain_job, backtest_job, trading_cycle_job, everything_job],
         schedules=[ingestion_schedule, weekly_retrain_schedule],
-        sensors=[drift_sensor, universe_sensor, landing_zone_sensor, automation_sensor],
+        sensors=[drift_sensor, universe_sensor, landing_zone_sensor, automation_sensor, trading_cycle_sensor],
         resources=build_resources(settings),
     )
 

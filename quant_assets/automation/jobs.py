@@ -16,7 +16,10 @@ INGESTION = AssetSelection.assets("raw_bars", "validated_bars", "quarantined_bar
 # Retraining rebuilds the training set and everything that depends on the model. The backtest (minutes
 # of replay, not needed to serve) runs with the whole graph or on its own job.
 BACKTEST = AssetSelection.assets("backtest")
-RETRAINING = AssetSelection.assets("training_set").downstream() - BACKTEST
+# The daily trading cycle: account -> targets (risk limits) -> orders -> broker. Off the retrain path:
+# a new champion changes tomorrow's weights; orders go out only when the cycle runs.
+TRADING = AssetSelection.groups("trading")
+RETRAINING = AssetSelection.assets("training_set").downstream() - BACKTEST - TRADING
 
 ingestion_job = define_asset_job(
     "ingestion_job", selection=INGESTION, description="Fetch and validate the newest daily bars."
@@ -31,10 +34,15 @@ backtest_job = define_asset_job(
     selection=BACKTEST,
     description="Replay the policy out of sample with costs, beside SPY, equal weight and top-k.",
 )
+trading_cycle_job = define_asset_job(
+    "trading_cycle",
+    selection=TRADING,
+    description="Fill yesterday's orders, reconcile, judge today's targets by the risk limits, send orders.",
+)
 everything_job = define_asset_job(
     "everything_job",
     selection=AssetSelection.all(),
-    description="The whole graph, from raw bars to portfolio weights.",
+    description="The whole graph, from raw bars to portfolio weights and the paper account's orders.",
 )
 
 

@@ -54,3 +54,37 @@ def spike_reasons(bars: pd.DataFrame) -> pd.Series:
             f"{np.expm1(move_out[position]):+.0%} the next session)"
         )
     return reasons.reindex(bars.index)
+
+
+def unconfirmed_moves(bars: pd.DataFrame) -> pd.DataFrame:
+    """Each symbol's newest bar whose move is extreme by the spike rule's first leg: not yet confirmed.
+
+    The spike rule needs the next bar to judge a print, so an extreme newest close (beyond
+    ``SPIKE_SIGMAS`` trailing standard deviations of daily log returns and beyond ``MIN_SPIKE_LOG_MOVE``,
+    the same thresholds) flows into features and weights until then. The trading cycle trades no such
+    symbol (and its forecast says so) until the next bar either confirms the move (it persists: the bar
+    is no longer the newest and is not a spike) or the spike rule quarantines it.
+
+    Returns one row per unconfirmed symbol: symbol, date, close, previous_close, move (simple return),
+    threshold (as a simple return), reason."""
+    columns = ["symbol", "date", "close", "previous_close", "move", "threshold", "reason"]
+    rows = []
+    for symbol, group in bars.sort_values(["symbol", "date"], kind="stable").groupby("symbol", sort=True):
+        close = group["close"].to_numpy(dtype=float)
+        if len(close) < MIN_HISTORY + 2:
+            continue
+        log_returns = np.diff(np.log(close))
+        trailing = log_returns[:-1][-TRAILING_WINDOW:]
+        sd = float(np.std(trailing, ddof=1))
+        threshold = max(SPIKE_SIGMAS * sd, MIN_SPIKE_LOG_MOVE)
+        move = float(log_returns[-1])
+        if abs(move) > threshold:
+            rows.append({
+                "symbol": symbol, "date": group["date"].iloc[-1], "close": close[-1],
+                "previous_close": close[-2], "move": float(np.expm1(move)),
+                "threshold": float(np.expm1(threshold)),
+                "reason": f"newest close {close[-1]:.2f} is {np.expm1(move):+.0%} from {close[-2]:.2f}, "
+                          f"beyond {SPIKE_SIGMAS:g} trailing standard deviations and "
+                          f"{np.expm1(MIN_SPIKE_LOG_MOVE):.0%}: unconfirmed until the next bar",
+            })  # fmt: skip
+    return pd.DataFrame(rows, columns=columns)

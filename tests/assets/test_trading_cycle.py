@@ -1,0 +1,246 @@
+"""The trading cycle as Dagster runs it, on real bundled bars, day after day: orders, fills, limits,
+unconfirmed prints, retries, reconciliation and the alerts a person would get."""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pandas as pd
+import pytest
+from dagster import asset, materialize
+
+from quant_assets.assets.trading import (
+    LIMIT_CHECKS,
+    ledger_matches_broker,
+    submitted_orders,
+    target_orders,
+    trading_account,
+    trading_targets,
+)
+from quant_assets.brokers.ledger import Ledger
+from quant_assets.brokers.paper import PaperBroker
+from quant_assets.resources.alerts import AlertsResource
+from quant_assets.resources.trading import TradingResource
+from quant_assets.settings import BUNDLED_DATA_DIR
+from quant_assets.sources.bundled import load_bundled_bars
+
+NAMES = ("AAPL", "ABT", "ADBE", "AMZN", "BA", "BAC", "CAT", "AMGN", "AXP", "ACN")
+BARS = load_bundled_bars(BUNDLED_DATA_DIR, NAMES)
+DATES = pd.DatetimeIndex(sorted(BARS["date"].unique()))
+DAY1 = DATES[-30]
+EQUAL = pd.Series(0.1, index=list(NAMES))
+DEFAULT_LIMITS = "max_weight: 0.10\nmin_names: 5\nmax_var_95_1d: 0.04\nmax_turnover: 0.60\n"
+
+
+class Receiver:
+    """A local webhook receiver: every JSON body posted to it, in order."""
+
+    def __init__(self) -> None:
+        received = self.received = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (http.server's name)
+                received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def texts(self) -> list[str]:
+        return [body["text"] for body in self.received]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    server = Receiver()
+    yield server
+    server.close()
+
+
+class Desk:
+    """One paper account in a temp dir; ``cycle(day, weights)`` runs the trading assets on bars to ``day``."""
+
+    def __init__(self, tmp_path, receiver: Receiver, limits: str = DEFAULT_LIMITS) -> None:
+        self.limits_file = tmp_path / "risk_limits.yaml"
+        self.limits_file.write_text(limits)
+        self.url = f"sqlite:///{tmp_path / 'ledger.db'}"
+        self.trading = TradingResource(
+            ledger_url=self.url, risk_limits_file=str(self.limits_file), state_dir=str(tmp_path / "trading"),
+            min_order_value=0.0, no_trade_band=0.0,
+        )  # fmt: skip
+        self.alerts = AlertsResource(state_path=str(tmp_path / "alerts.db"), webhook_url=receiver.url)
+
+    def cycle(self, day: pd.Timestamp, weights: pd.Series = EQUAL, bars: pd.DataFrame = BARS):
+        visible = bars[bars["date"] <= day]
+
+        @asset(name="validated_bars")
+        def bars_until_day() -> pd.DataFrame:
+            return visible
+
+        @asset(name="portfolio_weights")
+        def todays_weights() -> pd.DataFrame:
+            return weights.rename("weight").rename_axis("symbol").reset_index()
+
+        return materialize(
+            [bars_until_day, todays_weights, trading_account, trading_targets, target_orders,
+             submitted_orders, ledger_matches_broker, *LIMIT_CHECKS],
+            resources={"trading": self.trading, "alerts": self.alerts},
+            raise_on_error=False,
+        )  # fmt: skip
+
+    @property
+    def ledger(self) -> Ledger:
+        return Ledger(self.url)
+
+    @property
+    def broker(self) -> PaperBroker:
+        return PaperBroker(self.url)
+
+
+def _materialized(result) -> set[str]:
+    events = [e for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"]
+    return {e.asset_key.to_user_string() for e in events}
+
+
+def _failed_checks(result) -> list[str]:
+    return sorted(
+        e.event_specific_data.check_name
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.event_specific_data.passed
+    )
+
+
+def test_orders_go_out_then_fill_at_the_next_open_and_the_book_reconciles(tmp_path, receiver):
+    desk = Desk(tmp_path, receiver)
+    first = desk.cycle(DAY1)
+    assert first.success
+    sent = first.asset_value("submitted_orders")
+    assert {o["status"] for o in sent["orders"]} == {"accepted"} and len(sent["orders"]) == len(NAMES)
+    assert {o["side"] for o in sent["orders"]} == {"buy"}
+
+    day2 = DATES[DATES > DAY1][0]
+    second = desk.cycle(day2)
+    assert second.success, _failed_checks(second)
+    account = second.asset_value("trading_account")
+    assert account["mismatches"] == [] and account["open_orders"] == 0
+    fills = desk.ledger.fill_history()
+    opens = BARS[BARS["date"] == day2].set_index("symbol")["open"]
+    slippage = desk.trading.costs().slippage_bps * 1e-4
+    assert (fills["fill_date"] == day2).all()
+    assert fills.set_index("symbol")["price"].to_dict() == pytest.approx((opens * (1 + slippage)).to_dict())
+    # Within one share of the target at the decision's close, every name.
+    closes = BARS[BARS["date"] == DAY1].set_index("symbol")["close"]
+    equity0 = desk.trading.paper_capital
+    for symbol, shares in desk.ledger.positions().items():
+        assert abs(shares * closes[symbol] - 0.1 * equity0 * (1 - 0.002)) <= closes[symbol]
+    history = desk.ledger.equity_history()
+    marks = BARS[BARS["date"] == day2].set_index("symbol")["close"]
+    held = pd.Series(desk.ledger.positions())
+    equity = history["equity"].iloc[-1]
+    assert history["cash"].iloc[-1] + (held * marks[held.index]).sum() == pytest.approx(equity)
+    assert receiver.received == []  # nothing worth a person's attention
+
+
+def test_a_retried_cycle_sends_nothing_new(tmp_path, receiver):
+    desk = Desk(tmp_path, receiver)
+    desk.cycle(DAY1)
+    again = desk.cycle(DAY1)
+    assert again.success
+    assert len(desk.broker.book.order_states()) == len(NAMES)
+    assert len(desk.ledger.order_states()) == len(NAMES)
+
+
+BREACHES = {
+    "max_weight": (pd.Series({**EQUAL.iloc[:8].to_dict(), "AXP": 0.2}) * 1.0, DEFAULT_LIMITS),
+    "min_names": (pd.Series({"AAPL": 0.1, "CAT": 0.1, "ACN": 0.1}), DEFAULT_LIMITS),
+    "max_var_95_1d": (EQUAL, DEFAULT_LIMITS.replace("0.04", "0.002")),
+    "max_turnover": (EQUAL, DEFAULT_LIMITS.replace("0.60", "0.20")),
+}
+
+
+@pytest.mark.parametrize("limit", list(BREACHES))
+def test_each_breached_limit_blocks_orders_and_alerts_once_with_the_reason(tmp_path, receiver, limit):
+    weights, limits = BREACHES[limit]
+    desk = Desk(tmp_path, receiver, limits)
+    result = desk.cycle(DAY1, weights)
+    assert _failed_checks(result) == [f"limit_{limit}"]
+    materialized = _materialized(result)
+    assert "target_orders" not in materialized and "submitted_orders" not in materialized
+    assert desk.ledger.order_states().empty and desk.broker.book.order_states().empty
+    assert len(receiver.received) == 1
+    text = receiver.texts()[0]
+    assert limit in text and "No orders are sent today" in text
+    reason = result.asset_value("trading_targets")["limits"][limit]["reason"]
+    assert reason in text
+
+
+def test_never_trade_names_are_not_bought_and_held_ones_are_sold(tmp_path, receiver):
+    desk = Desk(tmp_path, receiver)
+    desk.cycle(DAY1)
+    day2 = DATES[DATES > DAY1][0]
+    desk.limits_file.write_text(DEFAULT_LIMITS + "never_trade: [ACN]\n")
+    result = desk.cycle(day2)
+    assert result.success
+    orders = result.asset_value("target_orders").set_index("symbol")
+    assert orders.loc["ACN", "side"] == "sell"
+    assert orders.loc["ACN", "shares"] == desk.ledger.positions()["ACN"]
+    assert "ACN" not in result.asset_value("trading_targets")["targets"]
+
+
+def test_an_extreme_newest_print_gets_no_orders_until_the_next_bar_confirms_it(tmp_path, receiver):
+    desk = Desk(tmp_path, receiver)
+    desk.cycle(DAY1, EQUAL.drop("CAT") * 0 + 0.1)  # 9 names bought, CAT not yet
+    day2, day3 = DATES[DATES > DAY1][:2]
+    # CAT halves on day 2 (a real move, say) and stays there on day 3.
+    moved = BARS.copy()
+    later = (moved["symbol"] == "CAT") & (moved["date"] >= day2)
+    moved.loc[later, ["open", "high", "low", "close"]] *= 0.5
+    frozen_day = desk.cycle(day2, EQUAL, moved)
+    assert frozen_day.success
+    targets = frozen_day.asset_value("trading_targets")
+    assert "CAT" in targets["frozen"] and "unconfirmed" in targets["frozen"]["CAT"]
+    assert "CAT" not in set(frozen_day.asset_value("target_orders")["symbol"])
+    confirmed = desk.cycle(day3, EQUAL, moved)
+    assert "CAT" not in confirmed.asset_value("trading_targets")["frozen"]
+    assert "CAT" in set(confirmed.asset_value("target_orders")["symbol"])
+
+
+def test_a_ledger_that_disagrees_with_the_broker_blocks_the_cycle_and_alerts(tmp_path, receiver):
+    desk = Desk(tmp_path, receiver)
+    desk.cycle(DAY1)
+    day2 = DATES[DATES > DAY1][0]
+    desk.cycle(day2)
+    # Someone trades the paper account behind the platform's back: the broker holds 7 more AAPL.
+    broker = PaperBroker(desk.url, as_of=day2)
+    from quant_assets.brokers.base import OrderRequest
+
+    broker.submit(OrderRequest("manual-1", "AAPL", "buy", 7, 100.0))
+    day3 = DATES[DATES > day2][0]
+    result = desk.cycle(day3)
+    assert _failed_checks(result) == ["ledger_matches_broker"]
+    materialized = _materialized(result)
+    assert "trading_targets" not in materialized
+    assert len(receiver.received) == 1 and "AAPL: ledger" in receiver.texts()[0]
+
+
+def test_an_order_recorded_but_never_sent_expires_at_the_next_sync(tmp_path, receiver):
+    from quant_assets.brokers.base import OrderRequest
+
+    desk = Desk(tmp_path, receiver)
+    desk.cycle(DAY1)
+    desk.ledger.record_order(OrderRequest("qa-lost-CAT", "CAT", "buy", 5, 40.0), DAY1.date(), "lost")
+    result = desk.cycle(DATES[DATES > DAY1][0])
+    assert result.success
+    lost = desk.ledger.order_states().set_index("client_order_id").loc["qa-lost-CAT"]
+    assert lost["status"] == "expired" and "never reached the broker" in lost["reason"]
+    assert lost["filled_shares"] == 0
