@@ -28,9 +28,9 @@ from quant_assets.brokers.base import FINAL_STATUSES, OrderRequest, OrderState
 from quant_assets.brokers.ledger import Ledger
 from quant_assets.brokers.paper import PaperBroker
 from quant_assets.core.backtest import wide_prices
-from quant_assets.core.limit_checks import LIMIT_NAMES, evaluate_limits
-from quant_assets.core.orders import orders_from_targets, portfolio_version
-from quant_assets.core.outliers import unconfirmed_moves
+from quant_assets.core.limit_checks import LIMIT_NAMES
+from quant_assets.core.orders import orders_from_targets
+from quant_assets.core.targets import plan_targets
 from quant_assets.resources.alerts import AlertsResource
 from quant_assets.resources.trading import TradingResource
 
@@ -156,47 +156,25 @@ def trading_targets(
     """Today's targets: the policy's weights after the never-trade list, judged by every risk limit.
 
     Symbols whose newest print is unconfirmed are frozen (no new orders) until the next bar."""
-    limits = trading.limits()
     closes = validated_bars.pivot(index="date", columns="symbol", values="close").sort_index()
-    as_of = pd.Timestamp(trading_account["as_of"])
-    weights = portfolio_weights.set_index("symbol")["weight"].astype(float)
-    events = [
-        {"date": as_of.date().isoformat(), "symbol": s, "rule": "never_trade",
-         "reason": f"{s} is on the never-trade list: target {w:.2%} -> 0"}
-        for s, w in weights.items() if s in limits.never_trade and w > 0
-    ]  # fmt: skip
-    targets = weights.where(~weights.index.isin(limits.never_trade), 0.0)
-    for symbol in limits.never_trade:
-        if trading_account["positions"].get(symbol):
-            targets[symbol] = 0.0
-    unconfirmed = unconfirmed_moves(validated_bars)
-    unconfirmed = unconfirmed[pd.to_datetime(unconfirmed["date"]) == as_of]  # the newest bars only
-    frozen = dict(zip(unconfirmed["symbol"], unconfirmed["reason"], strict=True))
-    equity = float(trading_account["equity"])
-    last_close = closes.ffill().iloc[-1]
-    current = pd.Series({s: n * last_close[s] / equity for s, n in trading_account["positions"].items()},
-                        dtype=float)  # fmt: skip
-    results = evaluate_limits(targets, limits, current_weights=current, closes=closes)
-    record = {
-        "as_of": as_of.date().isoformat(),
-        "version": portfolio_version(as_of, targets),
-        "targets": {s: float(w) for s, w in targets.items() if w > 0},
-        "policy_weights": {s: float(w) for s, w in weights.items() if w > 0},
-        "frozen": frozen,
-        "events": events,
-        "limits": {name: result.as_dict() for name, result in results.items()},
-    }
+    record = plan_targets(
+        portfolio_weights.set_index("symbol")["weight"],
+        validated_bars,
+        trading_account["positions"],
+        float(trading_account["equity"]),
+        trading.limits(),
+        pd.Timestamp(trading_account["as_of"]),
+    )
+    results, frozen, events = record["limits"], record["frozen"], record["events"]
     trading.risk_inputs_path.parent.mkdir(parents=True, exist_ok=True)
     trading.risk_inputs_path.write_text(json.dumps({
-        "as_of": record["as_of"], "current_weights": current.to_dict(),
-        "daily_returns": json.loads(closes.tail(505).pct_change(fill_method=None).iloc[1:]
-                                    .to_json(orient="split", date_format="iso")),
+        "as_of": record["as_of"], "current_weights": record["current_weights"],
+        "closes": json.loads(closes.tail(505).to_json(orient="split", date_format="iso")),
     }))  # fmt: skip
     context.add_output_metadata({
         "as_of": record["as_of"], "version": record["version"], "names": len(record["targets"]),
         "frozen": MetadataValue.json(frozen), "events": MetadataValue.json(events),
-        "limits": MetadataValue.md(pd.DataFrame([r.as_dict() for r in results.values()])
-                                   .to_markdown(index=False, floatfmt=".4f")),
+        "limits": MetadataValue.md(pd.DataFrame(results.values()).to_markdown(index=False, floatfmt=".4f")),
     })  # fmt: skip
     return record
 
