@@ -17,6 +17,7 @@ from quant_assets.assets import (
     trading,
     training,
 )
+from quant_assets.automation.alert_sensors import ALERT_SENSORS
 from quant_assets.automation.eager import automation_sensor
 from quant_assets.automation.jobs import (
     backtest_job,
@@ -111,7 +112,10 @@ def build_definitions(settings: Settings, loggers: dict | None = None) -> Defini
         asset_checks=list(ASSET_CHECKS),
         jobs=[ingestion_job, retrain_job, backtest_job, trading_cycle_job, everything_job],
         schedules=[ingestion_schedule, weekly_retrain_schedule],
-        sensors=[drift_sensor, universe_sensor, landing_zone_sensor, automation_sensor, trading_cycle_sensor],
+        sensors=[
+            drift_sensor, universe_sensor, landing_zone_sensor, automation_sensor, trading_cycle_sensor,
+            *ALERT_SENSORS,
+        ],  # fmt: skip
         resources=build_resources(settings),
     )
 

@@ -8,6 +8,7 @@ from quant_assets.assets import charts
 from quant_assets.core.risk import portfolio_risk as measure_risk
 from quant_assets.core.risk import simulated_returns
 from quant_assets.resources.platform import PlatformConfig
+from quant_assets.resources.trading import TradingResource
 from quant_assets.sources.benchmark import read_benchmark_bars
 
 
@@ -25,6 +26,7 @@ def portfolio_risk(
     portfolio_weights: pd.DataFrame,
     validated_bars: pd.DataFrame,
     platform: PlatformConfig,
+    trading: TradingResource,
 ) -> dict:
     """VaR/CVaR (historical and parametric, 95/99 %, 1 day and the horizon), volatility, beta to SPY,
     exposure, concentration and the worst historical windows, for today's weights."""
@@ -34,7 +36,8 @@ def portfolio_risk(
     if platform.benchmark_file:
         spy = read_benchmark_bars(platform.benchmark_file).set_index("date")["close"]
     report = measure_risk(weights, closes, horizon_days=platform.horizon_days, spy_closes=spy)
-    report["paper_account_drawdown"] = None  # filled once the paper ledger trades (see README, Trading)
+    # The paper account's drawdown from its peak, at its newest mark (None before the first trading cycle).
+    report["paper_account_drawdown"] = trading.ledger().drawdown()
     daily = simulated_returns(weights, closes)
     figure, ax = plt.subplots(figsize=(6, 3.5))
     ax.hist(daily, bins=60, color="#4c72b0")
@@ -58,6 +61,9 @@ def portfolio_risk(
             "net_exposure": report["net_exposure"],
             "largest_weight": report["largest_weight"],
             "effective_names": report["effective_names"],
+            "paper_account_drawdown": report["paper_account_drawdown"]
+            if report["paper_account_drawdown"] is not None
+            else float("nan"),
             "var_cvar": MetadataValue.md(_var_table(report["var"])),
             "stress": MetadataValue.md(
                 pd.DataFrame(report["stress"]).to_markdown(index=False, floatfmt=".2%")

@@ -24,6 +24,7 @@ from dagster import (
 )
 
 from quant_assets.alerts import Alert
+from quant_assets.automation.alert_sensors import ALERTED_AS
 from quant_assets.brokers.base import FINAL_STATUSES, OrderRequest, OrderState
 from quant_assets.brokers.ledger import Ledger
 from quant_assets.brokers.paper import PaperBroker
@@ -140,7 +141,8 @@ def ledger_matches_broker(trading_account: dict, alerts: AlertsResource) -> Asse
     return AssetCheckResult(
         passed=not mismatches,
         severity=AssetCheckSeverity.ERROR,
-        metadata={"mismatches": MetadataValue.json(mismatches)},
+        metadata={"mismatches": MetadataValue.json(mismatches),
+                  **({ALERTED_AS: "reconciliation_mismatch"} if mismatches else {})},  # fmt: skip
         description="; ".join(mismatches) if mismatches else "ledger and broker agree",
     )
 
@@ -197,7 +199,8 @@ def _limit_check(limit: str):
             passed=bool(result["passed"]),
             severity=AssetCheckSeverity.ERROR,
             metadata={"value": result["value"] if result["value"] is not None else float("nan"),
-                      "threshold": result["threshold"], "reason": result["reason"]},  # fmt: skip
+                      "threshold": result["threshold"], "reason": result["reason"],
+                      **({} if result["passed"] else {ALERTED_AS: "risk_limit_breach"})},  # fmt: skip
             description=result["reason"],
         )
 

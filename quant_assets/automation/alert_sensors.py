@@ -42,6 +42,11 @@ from quant_assets.progress import root_cause
 from quant_assets.resources.alerts import AlertsResource
 
 CHAMPION_KEY = AssetKey("champion_model")
+# A check that alerts itself (risk limits: risk_limit_breach, reconciliation) records the kind it sent
+# under this metadata key; the generic check_failed and run_failed alerts then stay quiet about it, so one
+# breach is one alert.
+ALERTED_AS = "alerted_as"
+CHECK_FAILED_ERROR = "DagsterAssetCheckFailedError"
 LOOKBACK_SECONDS = 60 * 60  # how far back a sensor's first tick looks
 BATCH = 500  # events read per tick; the cursor carries on from the last one
 _SHOWN = 10  # partitions named in one alert
@@ -71,6 +76,8 @@ def check_failed_alerts(records: Sequence[EventLogRecord]) -> list[Alert]:
     for record in records:
         evaluation = record.event_log_entry.dagster_event.event_specific_data
         if evaluation.passed or not evaluation.blocking:
+            continue
+        if ALERTED_AS in evaluation.metadata:  # the check sent its own, more specific alert
             continue
         failed[(evaluation.asset_key.to_user_string(), evaluation.check_name, record.run_id)].append(
             evaluation
@@ -227,10 +234,12 @@ def evaluate_gate_decisions(context: SensorEvaluationContext, alerts: AlertsReso
     description="Alert (run_failed) when a run of this code location fails, with the failed steps' errors.",
 )
 def run_failure_alert_sensor(context: RunFailureSensorContext, alerts: AlertsResource) -> None:
-    step_errors = {
-        event.step_key or "?": root_cause(event.event_specific_data.error)
-        for event in context.get_step_failure_events()
-    }
+    failures = context.get_step_failure_events()
+    # Steps stopped by a failed blocking check are the check sensor's (or the check's own) alert.
+    real = [e for e in failures if e.event_specific_data.error.cls_name != CHECK_FAILED_ERROR]
+    if failures and not real:
+        return
+    step_errors = {event.step_key or "?": root_cause(event.event_specific_data.error) for event in real}
     run = context.dagster_run
     alerts.send(run_failed_alert(run.job_name, run.run_id, step_errors, context.failure_event.message or ""))
 

@@ -230,6 +230,14 @@ class Ledger:
         frame["positions"] = frame["equity"] - frame["cash"]
         return frame[["cash", "positions", "equity"]]
 
+    def drawdown(self) -> float | None:
+        """How far the newest marked equity is below its highest mark (None before the first mark)."""
+        history = self.equity_history()
+        if history.empty:
+            return None
+        peak = float(history["equity"].max())
+        return 1 - float(history["equity"].iloc[-1]) / peak if peak > 0 else None
+
     def order_states(self, status: str | None = None) -> pd.DataFrame:
         """Every order with its newest state (``status`` filters on it)."""
         with self.engine.connect() as db:

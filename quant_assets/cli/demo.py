@@ -9,6 +9,8 @@ import sys
 import time
 import warnings
 
+import pandas as pd
+
 from quant_assets.core.reporting import walk_forward_table
 from quant_assets.settings import HOME_MARKER, PROJECT_ROOT, Settings, load_settings
 
@@ -35,6 +37,29 @@ def _backtest_lines(report: dict) -> list[str]:
         f"${summary['net']['costs_total']:,.0f}",
         f"    {cells}",
         "    (SPY is price return only; see README, Does it make money?)",
+    ]
+
+
+def _trading_lines(result) -> list[str]:
+    """The paper account's first orders, or what blocked them."""
+    events = result.all_events
+    done = {e.asset_key.to_user_string() for e in events if e.event_type_value == "ASSET_MATERIALIZATION"}
+    blocked = [
+        f"{e.event_specific_data.check_name}: {e.event_specific_data.description}"
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.event_specific_data.passed
+    ]
+    if "submitted_orders" not in done:
+        return ["  paper account     no orders: " + ("; ".join(blocked) or "the trading cycle did not run")]
+    sent = result.asset_value("submitted_orders")
+    orders = sent["orders"]
+    counts = pd.Series([o["status"] for o in orders], dtype=object).value_counts()
+    statuses = ", ".join(f"{n} {s}" for s, n in counts.items())
+    first = ", ".join(f"{o['side']} {o['shares']:,} {o['symbol']}" for o in orders[:4])
+    return [
+        f"  paper account     {len(orders)} orders for {sent['as_of']} ({statuses or 'none'}), "
+        f"fill at the next open; equity ${sent['equity']:,.0f}",
+        f"    {first}{', ...' if len(orders) > 4 else ''}   (quant orders; daily: quant trade)",
     ]
 
 
@@ -111,6 +136,7 @@ def _summary(result, settings: Settings, seconds: float) -> str:
         "  top weights       "
         + ", ".join(f"{r.symbol} {r.weight:.1%}" for r in weights.head(5).itertuples()),
         *_backtest_lines(backtest),
+        *_trading_lines(result),
         f"  bento             {bento['bento_tag']}   (serve: make serve)",
         "  UI                make dev   (Dagster on http://127.0.0.1:3000)",
     ]

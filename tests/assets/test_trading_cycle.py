@@ -7,7 +7,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pandas as pd
 import pytest
-from dagster import asset, materialize
+from dagster import (
+    DagsterInstance,
+    asset,
+    build_run_status_sensor_context,
+    build_sensor_context,
+    materialize,
+)
 
 from quant_assets.assets.trading import (
     LIMIT_CHECKS,
@@ -17,6 +23,7 @@ from quant_assets.assets.trading import (
     trading_account,
     trading_targets,
 )
+from quant_assets.automation.alert_sensors import check_failure_alert_sensor, run_failure_alert_sensor
 from quant_assets.brokers.ledger import Ledger
 from quant_assets.brokers.paper import PaperBroker
 from quant_assets.resources.alerts import AlertsResource
@@ -80,7 +87,7 @@ class Desk:
         )  # fmt: skip
         self.alerts = AlertsResource(state_path=str(tmp_path / "alerts.db"), webhook_url=receiver.url)
 
-    def cycle(self, day: pd.Timestamp, weights: pd.Series = EQUAL, bars: pd.DataFrame = BARS):
+    def cycle(self, day: pd.Timestamp, weights: pd.Series = EQUAL, bars: pd.DataFrame = BARS, instance=None):
         visible = bars[bars["date"] <= day]
 
         @asset(name="validated_bars")
@@ -96,6 +103,7 @@ class Desk:
              submitted_orders, ledger_matches_broker, *LIMIT_CHECKS],
             resources={"trading": self.trading, "alerts": self.alerts},
             raise_on_error=False,
+            instance=instance,
         )  # fmt: skip
 
     @property
@@ -182,6 +190,23 @@ def test_each_breached_limit_blocks_orders_and_alerts_once_with_the_reason(tmp_p
     assert limit in text and "No orders are sent today" in text
     reason = result.asset_value("trading_targets")["limits"][limit]["reason"]
     assert reason in text
+
+
+def test_the_generic_run_and_check_alerts_stay_quiet_about_a_breach_that_alerted_itself(tmp_path, receiver):
+    """The daemon's run-failure and check-failure sensors see the blocked run too: still one alert."""
+    weights, limits = BREACHES["min_names"]
+    desk = Desk(tmp_path, receiver, limits)
+    with DagsterInstance.ephemeral() as instance:
+        result = desk.cycle(DAY1, weights, instance=instance)
+        assert not result.success and len(receiver.received) == 1
+        with build_sensor_context(instance=instance, resources={"alerts": desk.alerts}) as context:
+            check_failure_alert_sensor(context)
+        with build_run_status_sensor_context(
+            sensor_name="run_failure_alert_sensor", dagster_event=result.get_run_failure_event(),
+            dagster_instance=instance, dagster_run=result.dagster_run, resources={"alerts": desk.alerts},
+        ) as context:  # fmt: skip
+            run_failure_alert_sensor(context.for_run_failure())
+    assert len(receiver.received) == 1 and "min_names" in receiver.texts()[0]
 
 
 def test_never_trade_names_are_not_bought_and_held_ones_are_sold(tmp_path, receiver):
