@@ -8,10 +8,18 @@ Reported side by side, on the same days and the same starting capital:
 - ``benchmarks.equal_weight``: every tradable name at 1/n, rebalanced on the same days (net);
 - ``benchmarks.SPY``: SPY bought at the first trade's open and held (one commission). The bundled SPY
   series is unadjusted, so this is its **price return: dividends (about 2 % a year) are left out**.
+
+With risk limits (``ReplayConfig.limits``) the drawdown stop, the stop-loss and the never-trade list
+are replayed (``core.replay.replay_stops``) on the policy and on TopkDropout, each judged on its own net
+account, so the two strategies compare under the same rules (TopkDropout still ranks against the names
+it chose, not the ones the stops left it). ``gross`` and ``topk_gross`` trade the very rows their net
+run decided, without costs: the cost drag is then costs alone, not a different set of stops. The
+benchmarks (equal weight, SPY) are not stopped: they are what the market gave.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -21,13 +29,15 @@ import xgboost as xgb
 
 from quant_assets.core.costs import CostModel
 from quant_assets.core.performance import information_coefficient, performance_metrics, relative_metrics
-from quant_assets.core.replay import ModelFit, Replay, ReplayConfig, replay_policy
+from quant_assets.core.replay import ModelFit, Replay, ReplayConfig, StoppedRun, replay_policy, replay_stops
 from quant_assets.core.simulator import SimulationResult, simulate
+from quant_assets.core.stops import DRAWDOWN_STOP, STOP_LOSS
 
 TRADING_DAYS_PER_YEAR = 252
 LIQUIDITY_WINDOW = 20  # days of dollar volume and volatility behind the impact estimate
 SPY_NOTE = "SPY: price return only (the bundled series is unadjusted; dividends, ~2 %/yr, are not included)"
 METRIC_ROWS = ("annual_return", "volatility", "sharpe", "sortino", "max_drawdown", "calmar", "hit_rate")
+STOP_ROWS = {"drawdown_stops": DRAWDOWN_STOP, "stop_loss_exits": STOP_LOSS}  # summary key -> rule counted
 
 
 @dataclass(frozen=True)
@@ -46,6 +56,7 @@ class BacktestReport:
     summary: dict[str, object]
     ic: dict[str, float]
     warnings: list[str]
+    stops: dict[str, StoppedRun] = field(default_factory=dict)  # net, topk: with risk limits only
 
     @property
     def equity(self) -> pd.DataFrame:
@@ -86,6 +97,7 @@ class BacktestReport:
                 }
                 for t in net_trades.itertuples(index=False)
             ],
+            "stops": [event.to_dict() for event in self.stops["net"].events] if "net" in self.stops else [],
             "warnings": self.warnings,
         }
 
@@ -95,13 +107,14 @@ class BacktestReport:
         columns.update(self.summary["benchmarks"])
         header = "| metric | " + " | ".join(columns) + " |"
         lines = [header, "| --- |" + " ---: |" * len(columns)]
-        for metric in (*METRIC_ROWS, "turnover_annual", "costs_total"):
+        extra = tuple(STOP_ROWS) if self.stops else ()
+        for metric in (*METRIC_ROWS, "turnover_annual", "costs_total", *extra):
             cells = [_format(metric, values.get(metric)) for values in columns.values()]
             lines.append(f"| {metric} | " + " | ".join(cells) + " |")
         return "\n".join(lines)
 
     def headline(self) -> str:
-        """One line: net, gross and the benchmarks' annual return and Sharpe."""
+        """One line: net, gross and the benchmarks' annual return and Sharpe (and the net run's stops)."""
         parts = [
             f"{name} {values['annual_return']:+.1%}/yr (Sharpe {values['sharpe']:.2f})"
             for name, values in (
@@ -111,7 +124,11 @@ class BacktestReport:
                 *self.summary["benchmarks"].items(),
             )
         ]
-        return ", ".join(parts)
+        line = ", ".join(parts)
+        if "net" in self.stops:
+            net = self.summary["net"]
+            line += f"; stops (net): {net['drawdown_stops']} drawdown, {net['stop_loss_exits']} stop-loss"
+        return line
 
 
 def _number(value: object) -> float | None:
@@ -123,6 +140,8 @@ def _format(metric: str, value: object) -> str:
         return "-"
     if metric in ("sharpe", "sortino", "calmar"):
         return f"{value:.2f}"
+    if metric in STOP_ROWS:
+        return f"{value:d}"
     if metric == "costs_total":
         return f"${value:,.0f}"
     return f"{value:.2%}"
@@ -199,21 +218,34 @@ def run_backtest(
         raise ValueError("the policy made no targets on any decision date: " + "; ".join(replay.warnings[:3]))
     liquidity = {"average_dollar_volume": prices["adv"], "daily_volatility": prices["volatility"]}
 
-    def trade(name: str, costs: CostModel) -> SimulationResult:
+    def trade(targets: pd.DataFrame, costs: CostModel, until: pd.Timestamp | None = None) -> SimulationResult:
+        opens, closes = prices["open"].loc[:until], prices["close"].loc[:until]
         return simulate(
-            replay.targets[name], prices["open"], prices["close"], costs=costs, capital=config.capital,
-            whole_shares=config.whole_shares, **liquidity,
+            targets, opens, closes, costs=costs, capital=config.capital, whole_shares=config.whole_shares,
+            **liquidity,
         )  # fmt: skip
 
     if progress is not None:
         progress(f"backtest: simulating {len(replay.decision_dates)} rebalances with and without costs")
-    runs = {
-        "net": trade("policy", config.costs),
-        "gross": trade("policy", CostModel.free()),
-        "topk": trade("topk", config.costs),
-        "topk_gross": trade("topk", CostModel.free()),
-        "equal_weight": trade("equal_weight", config.costs),
-    }
+    limits = config.replay.limits
+    stops: dict[str, StoppedRun] = {}
+    runs: dict[str, SimulationResult] = {}
+    for run, policy in (("net", "policy"), ("topk", "topk")):
+        twin = "gross" if run == "net" else "topk_gross"
+        if limits is None:
+            runs[run] = trade(replay.targets[policy], config.costs)
+            runs[twin] = trade(replay.targets[policy], CostModel.free())
+            continue
+        stopped = replay_stops(replay.targets[policy], prices["close"], limits,
+                               lambda rows, until: trade(rows, config.costs, until))  # fmt: skip
+        stops[run], runs[run] = stopped, stopped.result
+        runs[twin] = trade(stopped.targets, CostModel.free())
+        if progress is not None:
+            counts = stopped.counts()
+            progress(f"backtest: {run}: {counts[DRAWDOWN_STOP]} drawdown stop(s), {counts[STOP_LOSS]} "
+                     f"stop-loss exit(s) ({stopped.simulations} simulations)")  # fmt: skip
+    runs["equal_weight"] = trade(replay.targets["equal_weight"], config.costs)
+    runs = {name: runs[name] for name in ("net", "gross", "topk", "topk_gross", "equal_weight")}
     warnings = list(replay.warnings)
     warnings.extend(runs["net"].warnings)
     if spy_bars is not None and not spy_bars.empty:
@@ -236,6 +268,10 @@ def run_backtest(
     for name in benchmarks:
         net[f"vs_{name}"] = relative_metrics(runs["net"].returns, runs[name].returns)
         topk[f"vs_{name}"] = relative_metrics(runs["topk"].returns, runs[name].returns)
+    if stops:
+        for key, rule in STOP_ROWS.items():
+            net[key] = gross[key] = stops["net"].counts()[rule]
+            topk[key] = stops["topk"].counts()[rule]
     summary = {
         "net": net,
         "gross": gross,
@@ -252,4 +288,10 @@ def run_backtest(
     }
     lags = max(int(np.ceil(config.replay.horizon_days / config.replay.rebalance_days)) - 1, 0)
     ic = information_coefficient(replay.predictions, overlap_lags=lags)
-    return BacktestReport(config, replay, runs, summary, ic, warnings)
+    if limits is not None:
+        summary["risk_limits"] = {
+            "drawdown_stop": dataclasses.asdict(limits.drawdown_stop),
+            "stop_loss": dataclasses.asdict(limits.stop_loss),
+            "never_trade": sorted(limits.never_trade),
+        }
+    return BacktestReport(config, replay, runs, summary, ic, warnings, stops)

@@ -9,11 +9,14 @@ Every ``rebalance_days`` market days from the start, at the close of decision da
 3. the live policy (``core.policy.target_weights``) turns them into target weights; Qlib-style
    TopkDropout and equal weight decide on the same forecasts and days.
 The targets are traded by ``core.simulator`` at the next open. Nothing dated after d is read at d.
+
+With risk limits (``ReplayConfig.limits``), :func:`replay_stops` then replays the drawdown stop, the
+stop-loss and the never-trade list (``core.stops``) on a policy's targets, every market day at the close.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,6 +26,7 @@ from pypfopt.exceptions import OptimizationError
 
 from quant_assets.core.cross_section import destandardise, normalise_labels
 from quant_assets.core.labels import EXIT_DATE, label_span
+from quant_assets.core.limits import RiskLimits
 from quant_assets.core.model import model_fingerprint, predict_returns, train_regressor
 from quant_assets.core.policy import (
     STALE_AFTER_DAYS,
@@ -33,10 +37,25 @@ from quant_assets.core.policy import (
     target_weights,
     topk_dropout_weights,
 )
+from quant_assets.core.simulator import SimulationResult
+from quant_assets.core.stops import (
+    DRAWDOWN_STOP,
+    RULES,
+    DrawdownState,
+    Holding,
+    StopEvent,
+    advance_drawdown,
+    barred_symbols,
+    is_cooling_down,
+    restrict_targets,
+    stop_loss_breaches,
+    stop_loss_event,
+)
 
 POLICIES = ("policy", "topk", "equal_weight")
 MIN_TRAIN_ROWS = 200
 DISPERSION_DAYS = 400  # calendar days of known labels behind a score -> return conversion (~252 dates)
+STOP_HORIZON_DAYS = 63  # market days simulated past the last settled day when looking for the next stop
 
 
 @dataclass(frozen=True)
@@ -57,6 +76,9 @@ class ReplayConfig:
     # Train on labels normalised per date ("rank" or "zscore", core.cross_section); None: raw returns.
     # The scores are turned back into returns for the optimiser with the known labels' dispersion.
     label_transform: str | None = None
+    # The drawdown stop, the stop-loss and the never-trade list replayed on the policy's and TopkDropout's
+    # targets (core.stops, replay_stops); None: the targets are traded as decided.
+    limits: RiskLimits | None = None
 
     def __post_init__(self) -> None:
         for name in ("horizon_days", "rebalance_days", "retrain_days"):
@@ -236,3 +258,162 @@ def replay_policy(
         for name, decided in targets.items()
     }
     return Replay(dates, frames, predictions, models, warnings)
+
+
+@dataclass(frozen=True)
+class StoppedRun:
+    """A policy's targets after the risk limits, and the simulation of them that decided every stop."""
+
+    targets: pd.DataFrame  # the rows traded: the policy's (restricted, scaled) and the stops' own rows
+    events: list[StopEvent]  # in date order: drawdown triggers/releases, stop-loss exits, dropped targets
+    result: SimulationResult  # the account the rules were judged on, to the last market date
+    simulations: int  # how many (prefix) simulations the replay took
+
+    def counts(self) -> dict[str, int]:
+        """Events per rule (``core.stops.RULES``), zeros included."""
+        return {rule: sum(e.rule == rule for e in self.events) for rule in RULES}
+
+
+def replay_stops(
+    targets: pd.DataFrame,
+    closes: pd.DataFrame,
+    limits: RiskLimits,
+    simulate_until: Callable[[pd.DataFrame, pd.Timestamp], SimulationResult],
+    *,
+    horizon_days: int = STOP_HORIZON_DAYS,
+) -> StoppedRun:
+    """Replay ``core.stops`` on ``targets`` (index decision date, columns symbols) at every market close.
+
+    ``simulate_until(rows, end)`` must simulate ``rows`` on the prices up to ``end`` only (the caller
+    binds costs and capital). The rules, as the live cycle applies them, at each market day d's close:
+
+    - the drawdown stop (``advance_drawdown``) on the simulated equity at d; while it is active the
+      policy's rows are scaled to ``target_fraction``; when it lifts, the latest policy row comes back whole;
+    - the stop-loss on every held name (entry: the day its position was opened from no shares, at that
+      buy's fill price; high: its highest close since); a name already barred is not judged again;
+    - names stopped out and still cooling down, and never-trade names, are zeroed in every row; their
+      weight stays in cash.
+
+    Rows: a policy row at d is restricted and scaled; a day where a rule fires and no policy row exists
+    gets its own row: the account's weights at d's close (positions x close / equity), with the exited
+    names zeroed (scaled too on the day the drawdown stop triggers); a release day without a policy row
+    gets the latest policy row. Each row trades at the next open, like any other; the simulator trades
+    every name to its row, so on a rule's own row the other names are re-levelled from their weights at
+    the close to the open: small trades from the overnight move (which a live no-trade band would skip).
+
+    How, causally: the simulator only runs whole target frames, so the replay simulates, scans the days
+    from the last settled one until a rule fires at some day e, records it and e's row, and simulates
+    again; everything up to e is unchanged by rows dated e or later (they trade from e+1). A row dated d
+    depends only on rules fired at or before d and on the account up to d, and each simulation is given
+    prices only up to a horizon a few months past the settled day, so nothing decided at d reads a price
+    after d. The simulations grow with the number of days a rule fires.
+    """
+    market = pd.DatetimeIndex(closes.index).sort_values()
+    symbols = list(closes.columns)
+    unknown = sorted(set(targets.columns) - set(symbols), key=str)
+    if unknown and (targets[unknown].fillna(0) > 0).any().any():
+        raise ValueError(f"stops: targets name symbols with no prices: {unknown[:10]}")
+    policy = targets.reindex(columns=symbols).fillna(0.0)
+    positions = market.get_indexer(pd.DatetimeIndex(policy.index))
+    if len(positions) == 0 or (positions < 0).any():
+        raise ValueError("stops: the targets are empty or dated on days with no market data")
+    policy_rows = dict(zip(positions.tolist(), policy.to_numpy(dtype=float), strict=True))
+    policy_days = np.array(sorted(policy_rows))
+    close = closes.reindex(market).to_numpy(dtype=float)
+    last_close = pd.DataFrame(close).ffill().to_numpy()
+    n = len(symbols)
+    stop, fraction = limits.stop_loss, limits.drawdown_stop.target_fraction
+    never = np.isin(np.asarray(symbols, dtype=object), list(limits.never_trade))
+    start, last = int(policy_days[0]), len(market) - 1
+
+    rows: dict[int, np.ndarray] = {}  # settled rows, by market-day position
+    triggers: dict[int, int] = {}  # drawdown trigger day -> the day it lifts
+    exits: dict[int, list[StopEvent]] = {}
+    current: dict[int, np.ndarray] = {}  # the account's weights on rule days without a policy row
+    last_stop = np.full(n, -(10**9))  # each name's latest stop-loss day
+    entry_day, entry_price, high = np.full(n, -1), np.full(n, np.nan), np.full(n, np.nan)
+    shares_before = np.zeros(n)
+    events: list[StopEvent] = []
+    drawdown: DrawdownState | None = None
+
+    def barred_on(day: int) -> tuple[dict, np.ndarray]:
+        cooling = np.flatnonzero(is_cooling_down(day - last_stop, stop))
+        stopped = {symbols[j]: market[last_stop[j]] for j in cooling}
+        return barred_symbols(market[day], stopped, market, limits), never | np.isin(np.arange(n), cooling)
+
+    def row_for(day: int, held: Iterable[str] = ()) -> tuple[np.ndarray, list[StopEvent]] | None:
+        if day in triggers.values():
+            base, scale = policy_rows[int(policy_days[np.searchsorted(policy_days, day, "right") - 1])], 1.0
+        elif day in policy_rows:
+            active = any(t <= day < r for t, r in triggers.items())
+            base, scale = policy_rows[day], fraction if active else 1.0
+        elif day in current:
+            base, scale = current[day], fraction if day in triggers else 1.0
+        else:
+            return None
+        weights, found = restrict_targets(
+            pd.Series(base, index=symbols), market[day], scale=scale, exits=exits.get(day, ()),
+            barred=barred_on(day)[0], held=held,
+        )  # fmt: skip
+        return (weights if len(weights) == n else weights.reindex(symbols)).to_numpy(), found
+
+    frontier, span, simulations = start, horizon_days, 0
+    while True:
+        horizon = min(frontier + span, last)
+        tentative = dict(rows)
+        for day in range(frontier, horizon + 1):
+            built = row_for(day)
+            if built is not None:
+                tentative[day] = built[0]
+        days = sorted(tentative)
+        frame = pd.DataFrame(np.array([tentative[d] for d in days]), index=market[days], columns=symbols)
+        result = simulate_until(frame.rename_axis("date"), market[horizon])
+        simulations += 1
+        window = market[frontier : horizon + 1]
+        held_shares = result.positions.reindex(index=window, columns=symbols).to_numpy(dtype=float)
+        equity = result.equity["equity"].reindex(window).to_numpy(dtype=float)
+        trades = result.trades
+        buys = trades[trades["date"].isin(window) & (trades["shares"] > 0)]
+        fills = dict(zip(zip(buys["date"], buys["symbol"], strict=True), buys["price"], strict=True))
+        fired = None
+        for k, day in enumerate(range(frontier, horizon + 1)):
+            shares = np.nan_to_num(held_shares[k])
+            held = shares > 0
+            opened = np.flatnonzero(held & ~(shares_before > 0))
+            for j in opened:
+                entry_day[j], entry_price[j], high[j] = day, fills[(market[day], symbols[j])], np.nan
+            high = np.where(held, np.fmax(high, close[day]), np.nan)
+            entry_day[~held], entry_price[~held] = -1, np.nan
+            shares_before = shares
+            drawdown = advance_drawdown(drawdown, market[day], equity[k], limits.drawdown_stop)
+            new = False
+            if drawdown.event is not None:
+                events.append(drawdown.event)
+                if drawdown.event.rule == DRAWDOWN_STOP:
+                    triggers[day], new = day + drawdown.days_left, True
+            judged = np.flatnonzero(held & ~barred_on(day)[1])
+            hit = stop_loss_breaches(close[day, judged], entry_price[judged], high[judged], stop)[0]
+            today = [stop_loss_event(market[day], symbols[j], close[day, j],
+                                     Holding(market[entry_day[j]], entry_price[j]), high[j], stop)
+                     for j in judged[hit]]  # fmt: skip
+            if today:
+                exits[day], new = today, True
+                last_stop[judged[hit]] = day
+            if new:
+                current[day] = np.nan_to_num(shares * last_close[day] / equity[k])
+            built = row_for(day, [symbols[j] for j in np.flatnonzero(held)])
+            if built is not None:
+                rows[day] = built[0]
+                events.extend(built[1])
+            if new:
+                fired = day
+                break
+        if fired is not None:
+            frontier, span = fired + 1, horizon_days
+        elif horizon == last:
+            break
+        else:
+            frontier, span = horizon + 1, span * 2
+    settled = sorted(rows)
+    traded = pd.DataFrame(np.array([rows[d] for d in settled]), index=market[settled], columns=symbols)
+    return StoppedRun(traded.rename_axis("date"), events, result, simulations)
