@@ -154,19 +154,29 @@ def trading_targets(
     validated_bars: pd.DataFrame,
     trading_account: dict,
     trading: TradingResource,
+    alerts: AlertsResource,
 ) -> dict:
-    """Today's targets: the policy's weights after the never-trade list, judged by every risk limit.
-
-    Symbols whose newest print is unconfirmed are frozen (no new orders) until the next bar."""
+    """Today's targets: the policy's weights after the drawdown stop, the stop-loss and the never-trade
+    list (``core.stops``), judged by every risk limit. Symbols whose newest print is unconfirmed are
+    frozen (no new orders) until the next bar."""
     closes = validated_bars.pivot(index="date", columns="symbol", values="close").sort_index()
+    ledger = trading.ledger()
     record = plan_targets(
         portfolio_weights.set_index("symbol")["weight"],
         validated_bars,
         trading_account["positions"],
-        float(trading_account["equity"]),
+        ledger.equity_history()["equity"],
         trading.limits(),
-        pd.Timestamp(trading_account["as_of"]),
+        holdings=ledger.holdings(),
+        stopped_out=ledger.stopped_out(),
     )
+    for event in record["events"]:
+        if event["rule"] == "drawdown_stop":
+            alerts.send(Alert(
+                kind="drawdown_stop", title=f"drawdown stop on {event['date']}", text=event["reason"],
+                fields={"drawdown": f"{record['drawdown_stop']['drawdown']:.2%}",
+                        "targets scaled to": f"{record['drawdown_stop']['scale']:.0%}"},
+            ))  # fmt: skip
     results, frozen, events = record["limits"], record["frozen"], record["events"]
     trading.risk_inputs_path.parent.mkdir(parents=True, exist_ok=True)
     trading.risk_inputs_path.write_text(json.dumps({
@@ -274,6 +284,7 @@ def submitted_orders(
             ))  # fmt: skip
         sent.append({"client_order_id": order.client_order_id, "symbol": order.symbol, "side": order.side,
                      "shares": order.shares, "status": state.status})  # fmt: skip
+    ledger.record_rule_events(trading_targets["events"])  # acted on: the cooldown counts from here
     account = broker.account()
     result = {
         "broker": broker.name, "as_of": trading_targets["as_of"], "version": trading_targets["version"],

@@ -21,6 +21,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from quant_assets.brokers.base import OrderRequest, OrderState
+from quant_assets.core.stops import Holding
 
 
 def _now() -> dt.datetime:
@@ -98,6 +99,16 @@ class Ledger:
             sa.Column("cash", sa.Float),
             sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
         )  # fmt: skip
+        self.rule_events = sa.Table(
+            f"{prefix}_rule_events", meta,
+            sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+            sa.Column("date", sa.Date, nullable=False),
+            sa.Column("symbol", sa.String(32)),  # None: the whole account (the drawdown stop)
+            sa.Column("rule", sa.String(32), nullable=False),
+            sa.Column("reason", sa.Text, nullable=False),
+            sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+            sa.UniqueConstraint("date", "symbol", "rule", name=f"{prefix}_rule_event_once"),
+        )  # fmt: skip
         meta.create_all(self.engine)
 
     # -- writing ---------------------------------------------------------------------------------
@@ -163,6 +174,43 @@ class Ledger:
                 reason=f"{state.side} {new:g} {state.symbol} @ {price:.4f}, commission {commission:.2f}",
             ))  # fmt: skip
             return new
+
+    def record_rule_events(self, events: list[dict]) -> int:
+        """Store the risk rules' events the cycle acted on (date, symbol, rule, reason); each once."""
+        added = 0
+        with self.engine.begin() as db:
+            for event in events:
+                day = pd.Timestamp(event["date"]).date()
+                symbol_is = (self.rule_events.c.symbol.is_(None) if event["symbol"] is None
+                             else self.rule_events.c.symbol == event["symbol"])  # fmt: skip
+                known = db.execute(sa.select(self.rule_events.c.id).where(
+                    self.rule_events.c.date == day, symbol_is, self.rule_events.c.rule == event["rule"]
+                )).first()  # fmt: skip
+                if known is None:
+                    db.execute(self.rule_events.insert().values(
+                        date=day, symbol=event["symbol"], rule=event["rule"], reason=event["reason"],
+                        recorded_at=_now(),
+                    ))  # fmt: skip
+                    added += 1
+        return added
+
+    def rule_event_history(self) -> pd.DataFrame:
+        with self.engine.connect() as db:
+            rows = db.execute(sa.select(self.rule_events).order_by(self.rule_events.c.id)).mappings().all()
+        frame = pd.DataFrame([dict(r) for r in rows], columns=["id", "date", "symbol", "rule", "reason",
+                                                                "recorded_at"])  # fmt: skip
+        frame["date"] = pd.to_datetime(frame["date"])
+        return frame
+
+    def holdings(self) -> dict[str, Holding]:
+        """Open positions as the stop-loss reads them: entry date and average entry price."""
+        return {s: Holding(e.entry_date, e.entry_price) for s, e in self.entries().items()}
+
+    def stopped_out(self) -> dict[str, pd.Timestamp]:
+        """Each name's latest stop-loss exit the cycle acted on (the cooldown counts from it)."""
+        events = self.rule_event_history()
+        exits = events[events["rule"] == "stop_loss"]
+        return {s: pd.Timestamp(d) for s, d in exits.groupby("symbol")["date"].max().items()}
 
     def mark(self, date: dt.date, closes: pd.Series) -> float:
         """Value the book at ``date``'s closes (a held name without one keeps its last mark); returns equity.

@@ -63,6 +63,8 @@ def _dry_run(settings: Settings) -> dict:
     fresh = settings.ledger_database_url.startswith("sqlite:///") and not pd.io.common.file_exists(
         ledger_file
     )
+    holdings, stopped_out = {}, {}
+    history = pd.Series(dtype=float)
     if fresh:  # a first cycle: the paper account's opening capital, nothing held
         from quant_assets.brokers.paper import DEFAULT_CAPITAL
 
@@ -70,8 +72,15 @@ def _dry_run(settings: Settings) -> dict:
     else:
         ledger = Ledger(settings.ledger_database_url)
         positions, cash = ledger.positions(), ledger.cash()
+        holdings, stopped_out = ledger.holdings(), ledger.stopped_out()
+        history = ledger.equity_history()["equity"]
     equity = cash + sum(n * closes.iloc[-1][s] for s, n in positions.items())
-    record = plan_targets(weights, bars, positions, equity, load_risk_limits(settings.risk_limits_file))
+    as_of = closes.index[-1]
+    history = pd.concat([history[history.index < as_of], pd.Series({as_of: equity})])  # today, unmarked
+    record = plan_targets(
+        weights, bars, positions, history, load_risk_limits(settings.risk_limits_file),
+        holdings=holdings, stopped_out=stopped_out,
+    )  # fmt: skip
     blocked_by = [
         {"check": f"limit_{name}", "reason": result["reason"]}
         for name, result in record["limits"].items()
@@ -88,7 +97,7 @@ def _dry_run(settings: Settings) -> dict:
             policy=OrderPolicy(),
             frozen=record["frozen"],
         )
-        known = set() if fresh else set(Ledger(settings.ledger_database_url).order_states()["client_order_id"])
+        known = set() if fresh else set(ledger.order_states()["client_order_id"])
         orders = [
             {
                 "client_order_id": o.client_order_id,

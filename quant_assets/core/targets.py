@@ -3,8 +3,8 @@
 Pure: the ``trading_targets`` asset and ``quant trade --dry-run`` both call :func:`plan_targets`, so a
 dry run shows exactly what the cycle would decide. Rules applied to the policy's weights:
 
-- never-trade symbols get weight 0 (held ones are sold);
-- the drawdown stop and the stop-loss (``core.stops``) when given their state;
+- the drawdown stop, the stop-loss with its cooldown, and the never-trade list (``core.stops``, the
+  rules the backtest replays): stopped and barred names get weight 0 (held ones are sold);
 - symbols whose newest print is unconfirmed (``core.outliers.unconfirmed_moves``) are *frozen*: they
   keep what they hold, no order either way, until the next bar confirms or removes the print.
 Then every risk limit is measured (``core.limit_checks``); a breach blocks the day's orders.
@@ -12,12 +12,15 @@ Then every risk limit is measured (``core.limit_checks``); a breach blocks the d
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pandas as pd
 
 from quant_assets.core.limit_checks import evaluate_limits
 from quant_assets.core.limits import RiskLimits
 from quant_assets.core.orders import portfolio_version
 from quant_assets.core.outliers import unconfirmed_moves
+from quant_assets.core.stops import Holding, apply_limits
 
 
 def current_weights(positions: dict[str, float], closes: pd.DataFrame, equity: float) -> pd.Series:
@@ -30,25 +33,33 @@ def plan_targets(
     weights: pd.Series,
     bars: pd.DataFrame,
     positions: dict[str, float],
-    equity: float,
+    equity: pd.Series,
     limits: RiskLimits,
-    as_of: pd.Timestamp | None = None,
+    *,
+    holdings: Mapping[str, Holding] | None = None,
+    stopped_out: Mapping[str, pd.Timestamp] | None = None,
 ) -> dict:
-    """Targets, frozen names, rule events and limit results for the decision date (the newest bar)."""
+    """Targets, frozen names, rule events and limit results for the decision date (the newest bar).
+
+    ``equity``: the account's equity at each marked close, the decision date's included (the drawdown
+    stop reads its whole history); ``holdings``: held names with their entry (the stop-loss);
+    ``stopped_out``: each name's latest stop-loss exit before today (the cooldown)."""
     closes = bars.pivot(index="date", columns="symbol", values="close").sort_index()
-    as_of = pd.Timestamp(as_of) if as_of is not None else closes.index.max()
-    weights = weights.astype(float)
-    events = [
-        {"date": as_of.date().isoformat(), "symbol": s, "rule": "never_trade",
-         "reason": f"{s} is on the never-trade list: target {w:.2%} -> 0"}
-        for s, w in weights.items() if s in limits.never_trade and w > 0
-    ]  # fmt: skip
-    targets = weights.where(~weights.index.isin(limits.never_trade), 0.0)
+    as_of = closes.index.max()
+    limited = apply_limits(
+        weights.astype(float), as_of, limits, equity=equity, closes=closes,
+        holdings=holdings or {}, stopped_out=stopped_out or {},
+    )  # fmt: skip
+    targets = limited.weights
     unconfirmed = unconfirmed_moves(bars)
     unconfirmed = unconfirmed[pd.to_datetime(unconfirmed["date"]) == as_of]  # the newest bars only
     frozen = dict(zip(unconfirmed["symbol"], unconfirmed["reason"], strict=True))
-    current = current_weights(positions, closes, equity) if equity > 0 else pd.Series(dtype=float)
-    results = evaluate_limits(targets, limits, current_weights=current, closes=closes)
+    today = float(equity.iloc[-1])
+    current = current_weights(positions, closes, today) if today > 0 else pd.Series(dtype=float)
+    results = evaluate_limits(
+        targets, limits, current_weights=current, closes=closes, stopped=limited.drawdown.active
+    )
+    state = limited.drawdown
     return {
         "as_of": as_of.date().isoformat(),
         "version": portfolio_version(as_of, targets),
@@ -56,6 +67,13 @@ def plan_targets(
         "policy_weights": {s: float(w) for s, w in weights.items() if w > 0},
         "current_weights": {s: float(w) for s, w in current.items()},
         "frozen": frozen,
-        "events": events,
+        "events": [
+            {"date": e.date.date().isoformat(), "symbol": e.symbol, "rule": e.rule, "reason": e.reason}
+            for e in limited.events
+        ],
+        "drawdown_stop": {"active": state.active, "drawdown": state.drawdown, "peak": state.peak,
+                          "since": None if state.since is None else state.since.date().isoformat(),
+                          "days_left": state.days_left, "scale": state.scale},  # fmt: skip
+        "barred": {s: b.reason for s, b in limited.barred.items()},
         "limits": {name: result.as_dict() for name, result in results.items()},
     }

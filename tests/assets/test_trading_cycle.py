@@ -269,3 +269,67 @@ def test_an_order_recorded_but_never_sent_expires_at_the_next_sync(tmp_path, rec
     lost = desk.ledger.order_states().set_index("client_order_id").loc["qa-lost-CAT"]
     assert lost["status"] == "expired" and "never reached the broker" in lost["reason"]
     assert lost["filled_shares"] == 0
+
+
+def _falling(symbols, start: pd.Timestamp, daily: float, days: int) -> pd.DataFrame:
+    """The bundled bars with ``symbols`` falling ``daily`` a day for ``days`` market days from ``start``
+    (a steady slide, not a spike: every newest print stays confirmed)."""
+    bars = BARS.copy()
+    dates = DATES[DATES >= start]
+    for k, day in enumerate(dates):
+        factor = (1 + daily) ** min(k + 1, days)
+        rows = bars["symbol"].isin(symbols) & (bars["date"] == day)
+        bars.loc[rows, ["open", "high", "low", "close"]] *= factor
+    return bars
+
+
+def test_a_stop_loss_sells_the_name_and_bars_it_for_the_cooldown(tmp_path, receiver):
+    limits = DEFAULT_LIMITS + "stop_loss: {from_entry: 0.10, from_high: 0.5, cooldown_days: 3}\n"
+    desk = Desk(tmp_path, receiver, limits)
+    day2, day3, day4, day5, day6, day7, day8 = DATES[DATES > DAY1][:7]
+    bars = _falling(["CAT"], day3, -0.04, 4)  # CAT -4 % a day from day 3: -11.5 % by day 5
+    for day in (DAY1, day2, day3, day4):
+        assert desk.cycle(day, bars=bars).success
+    assert "CAT" in desk.ledger.positions()
+    day5_run = desk.cycle(day5, bars=bars)
+    targets = day5_run.asset_value("trading_targets")
+    assert [e["rule"] for e in targets["events"] if e["symbol"] == "CAT"] == ["stop_loss"]
+    assert "CAT" not in targets["targets"]
+    sell = day5_run.asset_value("target_orders").set_index("symbol").loc["CAT"]
+    assert sell["side"] == "sell" and sell["shares"] == desk.ledger.positions()["CAT"]
+    assert desk.ledger.stopped_out() == {"CAT": day5}
+    for day in (day6, day7):  # cooling down: the policy still wants CAT, it is not bought
+        run = desk.cycle(day, bars=bars)
+        assert "CAT" not in run.asset_value("trading_targets")["targets"]
+        assert "CAT" not in desk.ledger.positions()
+    back = desk.cycle(day8, bars=bars)
+    assert "CAT" in back.asset_value("trading_targets")["targets"]  # the cooldown is over
+    assert back.asset_value("target_orders").set_index("symbol").loc["CAT", "side"] == "buy"
+
+
+def test_the_drawdown_stop_moves_to_cash_alerts_once_and_trading_resumes_after_recovery(tmp_path, receiver):
+    limits = DEFAULT_LIMITS + "drawdown_stop: {max_drawdown: 0.05, target_fraction: 0.0, recovery_days: 2}\n"
+    desk = Desk(tmp_path, receiver, limits)
+    days = DATES[DATES > DAY1][:8]
+    bars = _falling(list(NAMES), days[1], -0.02, 4)  # every name -2 % a day for 4 days: about -7.8 %
+    desk.cycle(DAY1, bars=bars)
+    stop_day = None
+    for day in days:
+        run = desk.cycle(day, bars=bars)
+        assert run.success
+        targets = run.asset_value("trading_targets")
+        if any(e["rule"] == "drawdown_stop" for e in targets["events"]):
+            stop_day = day
+            assert targets["targets"] == {} and targets["drawdown_stop"]["active"]
+            orders = run.asset_value("target_orders")
+            assert set(orders["side"]) == {"sell"} and set(orders["symbol"]) == set(desk.ledger.positions())
+            break
+    assert stop_day is not None
+    alerts = [t for t in receiver.texts() if "Drawdown stop" in t]
+    assert len(alerts) == 1 and "below its peak" in alerts[0]
+    after = days[days > stop_day]
+    held = desk.cycle(after[0], bars=bars).asset_value("trading_targets")
+    assert held["targets"] == {} and held["drawdown_stop"]["active"]
+    resumed = desk.cycle(after[1], bars=bars).asset_value("trading_targets")
+    assert [e["rule"] for e in resumed["events"]] == ["drawdown_release"]
+    assert len(resumed["targets"]) == len(NAMES)
