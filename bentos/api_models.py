@@ -5,8 +5,8 @@ The OpenAPI document is generated from these types, so every rule enforced here 
 naming it rather than a silently ignored key; numbers must be JSON numbers (``"1.5"`` or ``true`` are
 refused, as the document says) and dates ``YYYY-MM-DD`` strings. Domain rules on bars (OHLC order,
 weekend, future dates) are judged per row by the shared validation in ``quant_assets.core.validation``;
-portfolio rules JSON Schema cannot state (weights sum to 1, symbols the online store knows) are listed in
-the operation's 422 description.
+portfolio rules JSON Schema cannot state (weights sum to 1, symbols the online store knows, the trading
+cycle's risk limits) are listed in the operation's 422 description.
 
 Two bounds belong to the deployment, not the code: the model's feature count and the weight cap
 (``QUANT_MAX_WEIGHT``). :data:`SERVING` holds them once a worker has loaded its model, and the document
@@ -35,6 +35,9 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import PydanticCustomError
+
+from quant_assets.brokers.base import FINAL_STATUSES, OPEN_STATUSES
+from quant_assets.core.limit_checks import LIMIT_NAMES
 
 # Letters, digits, '.' and '-' (BRK.B, BF-B), at most 16 characters; case-insensitive (upper-cased).
 SYMBOL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,15}$"
@@ -105,6 +108,14 @@ Weight = Annotated[
     Strict(),
     _Stated(minimum=lambda: 0, maximum=lambda: SERVING.max_weight if SERVING.max_weight else 1),
 ]
+
+
+def _finite_or_none(value: object) -> object:
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+# A measured figure in an answer: a value that could not be computed (NaN, inf) is null, which JSON can carry.
+Figure = Annotated[float | None, BeforeValidator(_finite_or_none)]
 
 
 class Closed(BaseModel):
@@ -259,6 +270,107 @@ class ModelInfo(BaseModel):
     metrics: dict[str, float]
 
 
+class LimitBreach(BaseModel):
+    limit: Literal[LIMIT_NAMES] = Field(description="The risk limit (risk_limits.yaml)")  # type: ignore[valid-type]
+    value: Figure = Field(description="The measured figure (null: it could not be measured)")
+    threshold: Figure = Field(description="The limit's value")
+    reason: str = Field(description="What is wrong, naming the symbols at fault")
+
+
+class VarRow(BaseModel):
+    method: Literal["historical", "parametric"]
+    confidence: float = Field(description="0.95 or 0.99")
+    days: int = Field(description="Holding period in trading days: 1 or the forecast horizon")
+    var: Figure = Field(description="Value at risk, a loss as a positive fraction of value")
+    cvar: Figure = Field(description="Expected loss beyond the VaR, a positive fraction of value")
+
+
+class StressWindow(BaseModel):
+    days: int = Field(description="Window length in trading days")
+    start: str
+    end: str
+    return_: Figure = Field(alias="return", description="Compounded return of the worst window")
+
+
+class LimitVerdict(LimitBreach):
+    passed: bool
+
+
+class LimitReport(BaseModel):
+    as_of: str = Field(description="Decision date of the trading cycle that judged its targets")
+    results: dict[str, LimitVerdict] = Field(description="One result per risk limit, by name")
+
+
+class RiskReport(BaseModel):
+    """Today's target weights measured on the past returns of the names they hold (``core.risk``)."""
+
+    as_of: str = Field(description="Last date of the price history measured")
+    days: int = Field(description="Days of simulated returns measured")
+    volatility: Figure = Field(description="Annualised (x sqrt(252)) std of daily returns")
+    gross_exposure: Figure
+    net_exposure: Figure
+    largest_weight: Figure
+    largest_name: str
+    effective_names: Figure = Field(description="1 / sum(w^2), the inverse Herfindahl index")
+    var: list[VarRow]
+    stress: list[StressWindow] = Field(description="The worst 1, 5 and 21-day windows, with their dates")
+    beta_spy: Figure = Field(description="Beta to SPY (null when too few common days)")
+    paper_account_drawdown: Figure = Field(
+        description="The paper account's fall from its peak equity, a fraction (null before any mark)"
+    )
+    limits: LimitReport | None = Field(
+        description="The risk limits' verdict on the last trading cycle's targets (null before one ran)"
+    )
+
+
+class Position(BaseModel):
+    symbol: str
+    shares: float
+    price: Figure = Field(description="Newest mark's price (null: never marked)")
+    value: Figure
+    weight: Figure = Field(description="Share of the account's equity")
+
+
+class EquityPoint(BaseModel):
+    date: str
+    equity: float
+
+
+class Positions(BaseModel):
+    """The paper account from the platform's trading ledger (empty before the first trading cycle)."""
+
+    as_of: str | None = Field(description="Date of the newest mark (null before any)")
+    cash: float
+    equity: float
+    positions: list[Position]
+    drawdown: Figure = Field(description="Fall from peak equity, a fraction (null before any mark)")
+    equity_history: list[EquityPoint] = Field(description="One point per marked date")
+
+
+# An order's newest state as Alpaca names them; ``open`` asks for every state that is not final.
+ORDER_STATUSES = ("open", *sorted(OPEN_STATUSES), *sorted(FINAL_STATUSES))
+OrderStatus = Literal[ORDER_STATUSES]  # type: ignore[valid-type]
+
+
+class Order(BaseModel):
+    client_order_id: str
+    symbol: str
+    side: Literal["buy", "sell"]
+    shares: int = Field(description="Whole shares ordered")
+    status: str = Field(description="Newest state: " + ", ".join(ORDER_STATUSES[1:]))
+    filled_shares: float
+    average_fill_price: Figure
+    commission: float = Field(description="Dollars charged so far")
+    as_of: str | None = Field(description="Decision date; the order fills at the next open")
+    portfolio_version: str | None
+    reason: str | None = Field(description="Why it was rejected, canceled or expired, in the broker's words")
+    updated_at: str | None = Field(description="When its newest state was recorded (UTC)")
+
+
+class Orders(BaseModel):
+    orders: list[Order] = Field(description="Oldest first")
+
+
 class FieldError(Closed):
     loc: list[str] = Field(description="Where: body, then keys and positions, e.g. [body, 0, open]")
     msg: str
@@ -270,6 +382,12 @@ class ErrorBody(Closed):
 
     error: str
     detail: list[FieldError] | None = None
+
+
+class LimitsBreached(ErrorBody):
+    """Weights refused by the risk limits: every breach, with its figure and threshold."""
+
+    breaches: list[LimitBreach] = Field(min_length=1)
 
 
 def _discriminate_predict(body: object) -> str | None:

@@ -19,7 +19,8 @@ DOCUMENT_PATH = "/docs.json"
 API_TITLE = "quant-assets API"
 API_VERSION = "1"
 DESCRIPTION = (
-    "Forecasts from the champion model, bars into the landing zone, portfolio targets and model status. "
+    "Forecasts from the champion model, bars into the landing zone, portfolio targets (judged by the risk "
+    "limits), model status, and the trading cycle's risk report, positions and orders. "
     "Write operations need an API key (X-API-Key). Every error is JSON: ErrorBody, "
     '{"error": "<what is wrong and what to do>", "detail": [...]}. A 5xx is only ever a server fault.'
 )

@@ -3,17 +3,24 @@
 Every error is ``{"error": <what to do>, "detail": [...]?}`` with a 4xx a person can act on; a 5xx only
 for a real fault (its traceback goes to the server log, never to the client). Feast is only touched from
 the event loop (async routes) so its SQLite connection is never shared between threads.
+
+The trading reads (``/api/risk``, ``/api/positions``, ``/api/orders``) are the views the CLI shows
+(``quant_assets.trading_views``), read fresh on every request from what the trading cycle stored; posted
+weights are judged by the same risk limits as the cycle's targets.
 """
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, TypeVar
 
 import anyio.to_thread
 import pandas as pd
-from fastapi import Body, Depends, FastAPI, Request
+import sqlalchemy as sa
+from fastapi import Body, Depends, FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -22,6 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bentos.api_models import (
     FLOAT32_MAX,
+    ORDER_STATUSES,
     UNION_TAGS,
     Bar,
     BarsBody,
@@ -30,12 +38,18 @@ from bentos.api_models import (
     ErrorBody,
     IngestRefused,
     IngestResult,
+    LimitBreach,
+    LimitsBreached,
     ModelInfo,
+    Orders,
+    OrderStatus,
     PortfolioUpdate,
     PortfolioVersion,
+    Positions,
     PredictBody,
     Prediction,
     RejectedBar,
+    RiskReport,
 )
 from bentos.forecaster import Forecaster
 from bentos.freshness import FeatureClock
@@ -45,8 +59,11 @@ from bentos.observability import ApiMetrics, MetricsMiddleware
 from bentos.portfolios import PortfolioStore, weight_problems
 from bentos.registry import ModelRegistryView, RegistryUnavailable, UnknownModel
 from bentos.security import API_KEY_HEADER, ApiKeys, AuthError
+from quant_assets.core.limit_checks import LimitResult
+from quant_assets.core.limits import RiskLimitsError
 from quant_assets.core.validation import split_valid_bars
 from quant_assets.sources.landing_zone import LandingZone
+from quant_assets.trading_views import judge_weights, orders_view, positions_view, risk_view
 
 logger = logging.getLogger("quant_forecaster")
 
@@ -70,6 +87,36 @@ class Backend:
     metrics: ApiMetrics
     max_weight: float
     weight_tolerance: float
+    lake_dir: Path  # the pipeline's lake: portfolio_risk.json, trading_targets.json
+    ledger_url: str  # the trading cycle's ledger (SQLAlchemy URL)
+    risk_limits_file: Path  # the risk limits the trading cycle applies
+    risk_inputs_file: Path  # closes and book weights the last trading cycle left for judging weights
+
+
+T = TypeVar("T")
+
+
+def readable_ledger(url: str) -> str:
+    """The ledger to read: an SQLite file that does not exist yet (no trading cycle has run) is read as an
+    empty in-memory ledger, so a GET answers the same empty views and never creates the file."""
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return "sqlite://"
+    return url
+
+
+def _from_ledger(read: Callable[..., T], *args: object) -> T:
+    """``read(*args)``; a ledger database that does not answer is a 503 (retry), not a bare 500."""
+    try:
+        return read(*args)
+    except sa.exc.OperationalError as exc:
+        logger.error("the trading ledger could not be read", exc_info=True)
+        raise ApiError(503, "the trading ledger could not be read (QUANT_LEDGER_URL); retry later") from exc
+
+
+def _breach(result: LimitResult) -> LimitBreach:
+    return LimitBreach(
+        limit=result.limit, value=result.value, threshold=result.threshold, reason=result.reason
+    )
 
 
 _ERROR_MEANINGS = {
@@ -361,22 +408,49 @@ def build_app() -> FastAPI:
             **_errors(
                 401,
                 403,
-                422,
                 503,
-                e422="The body breaks a rule of the schema, or the weights do not sum to 1 (within "
-                "QUANT_WEIGHT_SUM_TOLERANCE) or name symbols the online store has no features for; "
-                "every problem is listed",
+                e503="The service is starting, or its risk limits file cannot be read (nothing is stored "
+                "unjudged)",
             ),
+            422: {
+                "model": ErrorBody | LimitsBreached,
+                "description": "The body breaks a rule of the schema, or the weights do not sum to 1 (within "
+                "QUANT_WEIGHT_SUM_TOLERANCE) or name symbols the online store has no features for; every "
+                "problem is listed (ErrorBody). Or they pass those but break the trading cycle's risk "
+                "limits (risk_limits.yaml: max_weight, min_names, max_var_95_1d, max_turnover, "
+                "never_trade): LimitsBreached lists every breach with its figure and threshold",
+            },
         },
         tags=["portfolio"],
     )
-    async def update_portfolio(body: PortfolioUpdate, submitted_by: Writer) -> PortfolioVersion:
-        """Store target weights as a new version: known symbols, 0 <= w <= cap, summing to 1."""
+    async def update_portfolio(
+        body: PortfolioUpdate, submitted_by: Writer
+    ) -> PortfolioVersion | JSONResponse:
+        """Store target weights as a new version: known symbols, 0 <= w <= cap, summing to 1, within the
+        risk limits the trading cycle applies (VaR and turnover measured on what its last run left)."""
         b = backend()
         known = b.forecaster.online_features(list(body.weights))
         problems = weight_problems(body.weights, known, b.max_weight, b.weight_tolerance)
         if problems:
             raise ApiError(422, "; ".join(problems))
+        try:
+            breached = await anyio.to_thread.run_sync(
+                judge_weights, body.weights, b.risk_limits_file, b.risk_inputs_file
+            )
+        except RiskLimitsError as exc:
+            logger.error("POST /api/portfolio/update: the risk limits cannot be read: %s", exc)
+            raise ApiError(503, f"the risk limits cannot be read, so no weights are stored: {exc}") from exc
+        if breached:
+            refused = LimitsBreached(
+                error=f"the weights break the risk limits of {b.risk_limits_file.name}: "
+                + "; ".join(f"{r.limit}: {r.reason}" for r in breached),
+                breaches=[_breach(r) for r in breached],
+            )
+            logger.info(
+                "POST /api/portfolio/update by %s refused by the risk limits: %s",
+                submitted_by, ", ".join(r.limit for r in breached),
+            )  # fmt: skip
+            return JSONResponse(refused.model_dump(mode="json", exclude={"detail"}), 422)
         record = await anyio.to_thread.run_sync(
             b.portfolios.save, body.weights, submitted_by, b.forecaster.model_version
         )
@@ -402,6 +476,72 @@ def build_app() -> FastAPI:
         if record is None:
             raise ApiError(404, "no portfolio has been stored yet; POST /api/portfolio/update first")
         return PortfolioVersion(**record)
+
+    @app.get(
+        "/api/risk",
+        operation_id="risk_report",
+        response_model=RiskReport,
+        responses={
+            200: {"description": "Today's risk report, the limits' last verdict and the account's drawdown"},
+            **_errors(
+                404,
+                503,
+                e404="No risk report yet: the pipeline has not measured portfolio_risk",
+                e503="The service is starting, or the trading ledger does not answer",
+            ),
+        },
+        tags=["trading"],
+    )
+    def risk_report() -> RiskReport:
+        """Risk of today's target weights (VaR/CVaR, volatility, beta to SPY, exposure, the worst
+        windows), the risk limits' verdict on the last trading cycle's targets and the paper account's
+        drawdown; the same report as ``quant risk``."""
+        b = backend()
+        try:
+            report = _from_ledger(risk_view, b.lake_dir, readable_ledger(b.ledger_url))
+        except FileNotFoundError as exc:
+            raise ApiError(404, str(exc)) from exc
+        return RiskReport(**report)
+
+    @app.get(
+        "/api/positions",
+        operation_id="positions",
+        response_model=Positions,
+        responses={
+            200: {"description": "The paper account (empty before the first trading cycle)"},
+            **_errors(503, e503="The service is starting, or the trading ledger does not answer"),
+        },
+        tags=["trading"],
+    )
+    def positions() -> Positions:
+        """Positions at the newest mark, cash, equity, drawdown and the equity history, from the
+        platform's trading ledger."""
+        return Positions(**_from_ledger(positions_view, readable_ledger(backend().ledger_url)))
+
+    @app.get(
+        "/api/orders",
+        operation_id="list_orders",
+        response_model=Orders,
+        responses={
+            200: {"description": "The orders with their newest state (none before the first trading cycle)"},
+            **_errors(
+                422,
+                503,
+                e422=f"status is not one of: {', '.join(ORDER_STATUSES)}",
+                e503="The service is starting, or the trading ledger does not answer",
+            ),
+        },
+        tags=["trading"],
+    )
+    def list_orders(
+        # Not ``| None``: the document states an enum, not a nullable one (there is no null in a query).
+        status: Annotated[
+            OrderStatus,
+            Query(description="Only orders in this state; open: every state that is not final"),
+        ] = None,  # type: ignore[assignment]
+    ) -> Orders:
+        """Every order the trading cycle recorded, oldest first, with its newest state."""
+        return Orders(orders=_from_ledger(orders_view, readable_ledger(backend().ledger_url), status))
 
     @app.get(
         "/api/model/{model_id}",

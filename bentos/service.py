@@ -1,4 +1,5 @@
-"""quant-assets HTTP API: the champion's forecasts, bars into the landing zone, portfolio targets, models.
+"""quant-assets HTTP API: the champion's forecasts, bars into the landing zone, portfolio targets, models,
+and the trading cycle's risk report, positions and orders.
 
 One BentoML service. It loads the champion's booster natively (not through MLflow pyfunc) and opens the
 Feast online store once per worker; the routes are a FastAPI app mounted on it (``routes.py``), which
@@ -31,7 +32,10 @@ from bentos.portfolios import PortfolioStore
 from bentos.registry import ModelRegistryView, default_tracking_uri
 from bentos.routes import Backend, build_app
 from bentos.security import ApiKeys
+from quant_assets.core.limits import RiskLimitsError, load_risk_limits
 
+# The repository, or the bento's src folder once packaged: the default risk_limits.yaml travels with it.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MODEL_TAG = os.environ.get("QUANT_MODEL_TAG", "quant-assets-xgb:latest")
 WORKERS = int(os.environ.get("QUANT_SERVE_WORKERS", "1"))
 # BentoML's line per request costs ~25 % of throughput at concurrency 1 (benchmarks/serving.py), so it is
@@ -40,6 +44,11 @@ ACCESS_LOG = os.environ.get("QUANT_ACCESS_LOG", "false").strip().lower() in ("1"
 logger = logging.getLogger("quant_forecaster")
 
 app = build_app()
+
+
+def _path_env(env: dict[str, str], name: str, default: Path) -> Path:
+    value = env.get(name, "").strip()
+    return Path(value).expanduser().resolve() if value else default
 
 
 def _float_env(name: str, default: float, low: float, high: float) -> float:
@@ -80,6 +89,14 @@ class QuantForecaster:
         keys = ApiKeys.from_env(env.get("QUANT_API_KEYS"))
         if not keys.configured:
             logger.warning("QUANT_API_KEYS is not set: write endpoints will refuse every request (403)")
+        # Where the trading cycle keeps its state, as quant_assets.settings defines it (lake_dir,
+        # ledger_database_url, risk_limits_file, TradingResource.risk_inputs_path).
+        trading_dir = quant_home / "trading"
+        risk_limits_file = _path_env(env, "QUANT_RISK_LIMITS", PROJECT_ROOT / "risk_limits.yaml")
+        try:
+            load_risk_limits(risk_limits_file)
+        except RiskLimitsError as exc:
+            logger.warning("%s: portfolio updates will be refused (503) until it can be read", exc)
         app.state.backend = Backend(
             forecaster=self.forecaster,
             clock=FeatureClock.from_env(env, self.forecaster.materialized_until),
@@ -90,6 +107,10 @@ class QuantForecaster:
             metrics=ApiMetrics.create(),
             max_weight=max_weight,
             weight_tolerance=_float_env("QUANT_WEIGHT_SUM_TOLERANCE", 1e-4, 0.0, 0.1),
+            lake_dir=quant_home / "lake",
+            ledger_url=env.get("QUANT_LEDGER_URL", "").strip() or f"sqlite:///{trading_dir / 'ledger.db'}",
+            risk_limits_file=risk_limits_file,
+            risk_inputs_file=trading_dir / "risk_inputs.json",
         )
         self.forecaster.probe()
         app.state.backend.registry.warm()

@@ -52,6 +52,8 @@ def bentoml_server(pipeline, name: str, extra_env: dict[str, str]) -> Iterator[S
         "BENTOML_HOME": str(bentoml_home),
         "BENTOML_DO_NOT_TRACK": "True",
         "MLFLOW_ENABLE_TELEMETRY": "false",
+        # the limits the pipeline's trading cycle ran with: posted weights are judged by the same ones
+        "QUANT_RISK_LIMITS": str(pipeline.settings.risk_limits_file),
         **extra_env,
     }
     bentoml_cli = Path(sys.executable).parent / "bentoml"

@@ -29,6 +29,9 @@ API_OPERATIONS = {
     "POST /api/portfolio/update",
     "GET /api/portfolio",
     "GET /api/model/{model_id}",
+    "GET /api/risk",
+    "GET /api/positions",
+    "GET /api/orders",
 }
 # 422 error types a valid request may still meet: rules JSON Schema cannot state (see schemathesis.toml).
 CONTENT_RULE_ERRORS = {"duplicate_symbol"}
@@ -157,11 +160,22 @@ def test_the_document_states_the_servers_rules(api):
         ("/api/model/{model_id}", "get", {"404", "422", "503"}),
         ("/api/portfolio", "get", {"404", "503"}),
         ("/api/predict", "post", {"400", "404", "422", "503"}),
+        ("/api/risk", "get", {"404", "503"}),
+        ("/api/positions", "get", {"503"}),
+        ("/api/orders", "get", {"422", "503"}),
     ):
         responses = paths[path][method]["responses"]
         assert statuses <= set(responses), (path, sorted(responses))
         for status in statuses:
             assert "ErrorBody" in json.dumps(responses[status]["content"]), (path, status)
+    # A refusal by the risk limits lists every breach: the shared error, plus the breaches.
+    refused = update["422"]["content"]["application/json"]["schema"]["anyOf"]
+    assert {"$ref": "#/components/schemas/LimitsBreached"} in refused
+    breached = schemas["LimitsBreached"]
+    assert set(breached["required"]) == {"error", "breaches"}
+    assert set(schemas["LimitBreach"]["required"]) == {"limit", "value", "threshold", "reason"}
+    (status,) = paths["/api/orders"]["get"]["parameters"]
+    assert status["schema"]["enum"][0] == "open" and "filled" in status["schema"]["enum"]
     # BentoML's own component schemas that nothing uses are gone.
     assert not {"TaskStatusResponse", "InvalidArgument", "HTTPValidationError"} & set(schemas)
 
