@@ -1,8 +1,9 @@
 """The champion booster with its online feature lookup: symbols or feature rows in, forecasts out.
 
 Free of HTTP and of the training pipeline: everything it needs travels in the model's metadata (feature
-names and order, feature service, calibration, MLflow version). Confidence comes from the shared core,
-so serving and the ``predictions`` asset give the same number.
+names and order, feature service, calibration, the label and its score -> return scale, MLflow version).
+Confidence and the scale come from the shared core, so serving and the ``predictions`` asset give the
+same numbers: a prediction is an expected return over the horizon whatever label the model learns.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import xgboost as xgb
 import yaml
 
 from quant_assets.core.confidence import DirectionCalibration, direction_confidence
+from quant_assets.core.cross_section import ReturnScale
 
 
 def feature_repo_dir() -> Path:
@@ -51,6 +53,9 @@ class Forecaster:
         self.feature_names: list[str] = list(metadata["feature_names"])
         self.model_version = str(metadata["model_version"])
         self.horizon_days = int(metadata["horizon_days"])
+        # What the booster learns; models packaged before labels were configurable learn the raw return.
+        self.label = str(metadata.get("label", "return"))
+        self.return_scale = ReturnScale.from_dict(metadata.get("return_scale"))
         calibration = metadata["calibration"]
         self.calibration = DirectionCalibration(
             edges=tuple(calibration["edges"]),
@@ -78,10 +83,15 @@ class Forecaster:
             found[symbol] = OnlineFeatures([math.nan if v is None else float(v) for v in values], event_time)
         return found
 
-    def predict(self, rows: list[list[float]]) -> tuple[np.ndarray, np.ndarray]:
-        """``(expected return over horizon_days, direction confidence)`` per feature row."""
+    def scores(self, rows: list[list[float]]) -> np.ndarray:
+        """The booster's own output per feature row: a return, or a per-date rank / z-score."""
         # inplace_predict skips building a DMatrix: the same numbers (tested), a fraction of the cost.
-        predictions = self.booster.inplace_predict(np.asarray(rows, dtype=np.float32)).astype(float)
+        return self.booster.inplace_predict(np.asarray(rows, dtype=np.float32)).astype(float)
+
+    def predict(self, rows: list[list[float]]) -> tuple[np.ndarray, np.ndarray]:
+        """``(expected return over horizon_days, direction confidence)`` per feature row; the confidence
+        is calibrated on, and applied to, the expected return."""
+        predictions = self.return_scale.to_returns(self.scores(rows))
         return predictions, direction_confidence(predictions, self.calibration)
 
     def materialized_until(self) -> dt.datetime | None:

@@ -47,7 +47,8 @@ class BacktestSettings(Config):
 
     def to_config(self, platform: PlatformConfig) -> BacktestConfig:
         """Model parameters are the platform's defaults, never tuned ones: a search run on data inside
-        the replay's span would leak its future into every replayed decision."""
+        the replay's span would leak its future into every replayed decision. The label is the
+        platform's (``QUANT_LABEL``), so the replay learns what the live model learns."""
         return BacktestConfig(
             replay=ReplayConfig(
                 horizon_days=platform.horizon_days,
@@ -63,6 +64,7 @@ class BacktestSettings(Config):
                 policy=PolicyConfig(max_weight=platform.max_weight),
                 topk=self.topk,
                 n_drop=self.n_drop,
+                label_transform=None if platform.label == "return" else platform.label,
             ),
             costs=CostModel(
                 self.commission_bps, self.min_commission, self.slippage_bps, self.impact_coefficient
@@ -106,12 +108,19 @@ class ReplayModelLog:
 
 
 def _log_report(
-    client: mlflow.MlflowClient, run_id: str, report: BacktestReport, settings: BacktestSettings, figure
+    client: mlflow.MlflowClient,
+    run_id: str,
+    report: BacktestReport,
+    settings: BacktestSettings,
+    figure,
+    label: str,
 ) -> str:
     """Metrics, the JSON document, the chart and the tear sheet into the backtest run; the sheet's URI."""
     client.log_batch(
         run_id,
-        params=[mlflow.entities.Param(k, str(v)) for k, v in settings.model_dump().items()],
+        params=[
+            mlflow.entities.Param(k, str(v)) for k, v in {**settings.model_dump(), "label": label}.items()
+        ],
         metrics=[
             mlflow.entities.Metric(f"{run}_{metric}", float(value), 0, 0)
             for run, values in (("net", report.summary["net"]), ("gross", report.summary["gross"]),
@@ -189,7 +198,7 @@ def backtest(
             progress=context.log.info,
         )
         figure = charts.equity_and_drawdown(report.equity, "Backtest: growth of 1 and drawdown")
-        sheet_uri = _log_report(client, run_id, report, config, figure)
+        sheet_uri = _log_report(client, run_id, report, config, figure, platform.label)
         chart = charts.png_markdown(figure, "equity and drawdown")
         plt.close(figure)
     except Exception:
@@ -199,6 +208,7 @@ def backtest(
     context.add_output_metadata(
         {
             "headline": report.headline(),
+            "label": platform.label,
             "metrics": MetadataValue.md(report.metrics_table()),
             "equity_and_drawdown": MetadataValue.md(chart),
             "tear_sheet": MetadataValue.url(sheet_uri),

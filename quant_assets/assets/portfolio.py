@@ -5,6 +5,7 @@ from dagster import AssetExecutionContext, AutomationCondition, MetadataValue, a
 
 from quant_assets.assets.metadata import frame_metadata
 from quant_assets.core.confidence import DirectionCalibration, direction_confidence
+from quant_assets.core.cross_section import ReturnScale
 from quant_assets.core.model import predict_returns
 from quant_assets.core.policy import PolicyConfig, forecast_rows, target_weights
 from quant_assets.core.portfolio import weights_table
@@ -19,16 +20,23 @@ def predictions(
     champion_model: dict,
     registry: ModelRegistry,
 ) -> pd.DataFrame:
-    """Next-horizon expected return and direction confidence per symbol, from its newest features."""
+    """Next-horizon expected return and direction confidence per symbol, from its newest features.
+
+    ``score`` is the model's own output; ``prediction`` is it as an expected simple return over the
+    horizon (the champion's ``return_scale``: the identity for a model that learns the raw return), the
+    quantity the confidence was calibrated on and the optimiser reads, whatever label the model learns.
+    """
     latest = forecast_rows(technical_features)
     model = registry.load_model(champion_model["version"])
-    predicted = predict_returns(model, latest[champion_model["feature_names"]])
+    scores = predict_returns(model, latest[champion_model["feature_names"]])
+    predicted = ReturnScale.from_dict(champion_model.get("return_scale")).to_returns(scores)
     calibration = DirectionCalibration(**{k: tuple(v) for k, v in champion_model["calibration"].items()})
     frame = pd.DataFrame(
         {
             "symbol": latest["symbol"],
             "as_of": latest["date"],
             "prediction": predicted,
+            "score": scores,
             "confidence": direction_confidence(predicted, calibration),
             "stale": latest["stale"],
             "model_version": champion_model["version"],
@@ -39,6 +47,7 @@ def predictions(
         {
             **frame_metadata(frame.sort_values("prediction", ascending=False), 10),
             "model_version": champion_model["version"],
+            "label": champion_model.get("label", "return"),
             "stale": int(frame["stale"].sum()),
         }
     )

@@ -2,11 +2,13 @@
 
 from datetime import timedelta
 
+import numpy as np
 import pandas as pd
 from dagster import AssetExecutionContext, Config, FreshnessPolicy, MetadataValue, asset
 
 from quant_assets.assets.metadata import metrics_table
-from quant_assets.core.gate import decide_promotion
+from quant_assets.core.cross_section import ReturnScale
+from quant_assets.core.gate import decide_promotion, label_change_note
 from quant_assets.core.labels import label_column
 from quant_assets.core.model import predict_returns
 from quant_assets.resources.model_registry import CHAMPION, ModelRegistry
@@ -32,7 +34,9 @@ def champion_model(
     """The model that serves, after gating the newest challenger against the current champion.
 
     Each challenger is judged once: if it already carries a decision (say the run is repeated, or the
-    champion was rolled back by hand), the registry's champion is taken as it is.
+    champion was rolled back by hand), the registry's champion is taken as it is. Each model is scored
+    on its expected returns (its score through its own ``return_scale``) against the raw label, so a
+    challenger that learns another label than the champion is judged by the same rule (``core.gate``).
     """
     challenger_version = str(model_candidate["version"])
     current_version = registry.alias_version(CHAMPION)
@@ -60,19 +64,24 @@ def champion_model(
             & (training_set["date"] <= model_candidate["valid_end"])
         ]
         label = label_column(model_candidate["horizon_days"])
-        champion_features = registry.candidate_record(current_version)["feature_names"]
+        champion_record = registry.candidate_record(current_version)
+
+        def expected_returns(version: str, record: dict) -> np.ndarray:
+            scores = predict_returns(registry.load_model(version), window[record["feature_names"]])
+            return ReturnScale.from_dict(record.get("return_scale")).to_returns(scores)
+
         gate = decide_promotion(
             window[label].to_numpy(),
-            predict_returns(
-                registry.load_model(challenger_version), window[model_candidate["feature_names"]]
-            ),
-            predict_returns(registry.load_model(current_version), window[champion_features]),
+            expected_returns(challenger_version, model_candidate),
+            expected_returns(current_version, champion_record),
             window["date"].to_numpy(),
             horizon=model_candidate["horizon_days"],
             dm_alpha=config.dm_alpha,
         )
         comparison = {"challenger": gate.challenger, "champion": gate.champion}
-        decision, reason = ("promoted" if gate.promote else "rejected"), gate.reason
+        decision = "promoted" if gate.promote else "rejected"
+        labels = (champion_record.get("label", "return"), model_candidate.get("label", "return"))
+        reason = label_change_note(*labels) + gate.reason
         registry.tag_version(
             challenger_version, {"gate_dm_statistic": gate.dm_statistic, "gate_dm_p_value": gate.dm_p_value}
         )

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from dagster import AssetExecutionContext, asset
 
+from quant_assets.core.cross_section import ReturnScale
 from quant_assets.resources.bento_builder import BentoBuilder
 from quant_assets.resources.model_registry import ModelRegistry
 
@@ -21,6 +22,9 @@ def bento(
         "feature_names": champion_model["feature_names"],
         "feature_service": champion_model["feature_service"],
         "horizon_days": champion_model["horizon_days"],
+        "label": champion_model.get("label", "return"),
+        # a record from before labels were configurable has none: its model learns the raw return
+        "return_scale": champion_model.get("return_scale") or ReturnScale().as_dict(),
         "calibration": champion_model["calibration"],
         "valid_rmse": champion_model["metrics"]["rmse"],
         "trained_until": champion_model["train_end"],

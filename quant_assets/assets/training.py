@@ -13,21 +13,16 @@ from mlflow.models import infer_signature
 from quant_assets.assets import charts
 from quant_assets.assets.metadata import metrics_table
 from quant_assets.core.confidence import cross_fitted_calibration_report, fit_direction_calibration
+from quant_assets.core.dataset import SCALE_WINDOW_DATES, learning_rows
 from quant_assets.core.labels import label_column, label_span
 from quant_assets.core.metrics import regression_metrics
-from quant_assets.core.model import (
-    DEFAULT_XGB_PARAMS,
-    feature_importance,
-    model_fingerprint,
-    predict_returns,
-    train_regressor,
-)
+from quant_assets.core.model import DEFAULT_XGB_PARAMS, feature_importance, model_fingerprint, predict_returns
 from quant_assets.core.tuning import TuningConfig, TuningResult, tune_hyperparameters
 from quant_assets.core.walk_forward import (
     WalkForwardConfig,
     WalkForwardReport,
     evaluate_walk_forward,
-    final_fold,
+    train_final_model,
 )
 from quant_assets.resources.feast_store import FeastResource
 from quant_assets.resources.model_registry import CHALLENGER, ModelRegistry
@@ -164,12 +159,19 @@ def model_candidate(
 
     The challenger is trained on exactly the last fold's training rows, so the promotion gate can score
     it (and the champion) on that fold's test window, which it has never seen.
+
+    It learns the label chosen by configuration (``platform.label``): the raw forward return, or it
+    normalised per date (rank / zscore), in which case the rows are normalised before any fold is cut,
+    so the purge uses each date's latest exit. A normalised-label model predicts a score; the record
+    carries ``return_scale`` (mean and dispersion of the raw labels in its own training rows), which
+    every reader applies so that a prediction is always an expected return over the horizon, and every
+    metric here (walk-forward, holdout, calibration) compares that expected return with the raw return.
     """
     feast: FeastResource = context.resources.feast
     registry: ModelRegistry = context.resources.registry
     platform: PlatformConfig = context.resources.platform
     horizon = platform.horizon_days
-    label, feature_names = label_column(horizon), feast.feature_names
+    label, feature_names, label_choice = label_column(horizon), feast.feature_names, platform.label
     wf_config = WalkForwardConfig(
         purge_days=label_span(horizon),
         n_folds=config.n_folds,
@@ -182,24 +184,33 @@ def model_candidate(
     tracking = context.resources.mlflow  # dagster-mlflow: the MLflow run of this Dagster run
     tuned = None
     if config.tune_seconds > 0:
-        tuned = _tune(context, config, training_set, feature_names, label, wf_config, platform.seed)
+        # the search scores trials on the label the model learns, its folds purged on its exit dates
+        tune_rows = learning_rows(training_set, label, label_choice)
+        tuned = _tune(context, config, tune_rows, feature_names, label, wf_config, platform.seed)
     params = {**DEFAULT_XGB_PARAMS, **(tuned.best_params if tuned else {})}
-    context.log.info(f"walk-forward: {config.n_folds} folds x {len(seeds)} seeds, {config.scheme} window")
-    report = evaluate_walk_forward(
-        training_set, feature_names, label, wf_config, horizon=horizon, seeds=seeds, params=params
+    context.log.info(
+        f"walk-forward: {config.n_folds} folds x {len(seeds)} seeds, {config.scheme} window, "
+        f"label {label_choice}"
     )
+    report = evaluate_walk_forward(
+        training_set, feature_names, label, wf_config,
+        horizon=horizon, seeds=seeds, params=params, label_choice=label_choice,
+    )  # fmt: skip
     oof = report.out_of_fold
+    # Confidence is fitted on the quantity it is applied to: the expected return (never the raw score)
+    # against the realised raw return (core.confidence).
     calibration = fit_direction_calibration(oof["predicted"].to_numpy(), oof["realised"].to_numpy())
     calibration_report = cross_fitted_calibration_report(oof)
 
-    train_rows, test_rows = final_fold(training_set, wf_config)
+    final = train_final_model(
+        training_set, feature_names, label, wf_config,
+        seed=platform.seed, params=params, label_choice=label_choice,
+    )  # fmt: skip
+    model, train_rows, test_rows = final.model, final.train_rows, final.test_rows
     train_end = str(train_rows["date"].max().date())
     test_start, test_end = (str(d.date()) for d in (test_rows["date"].min(), test_rows["date"].max()))
-    model = train_regressor(train_rows[feature_names], train_rows[label], seed=platform.seed, params=params)
     holdout = regression_metrics(
-        test_rows[label].to_numpy(),
-        predict_returns(model, test_rows[feature_names]),
-        test_rows["date"].to_numpy(),
+        test_rows[label].to_numpy(), final.predict(test_rows[feature_names]), test_rows["date"].to_numpy()
     )
     importance = feature_importance(model, feature_names)
 
@@ -211,8 +222,12 @@ def model_candidate(
                 "seed": platform.seed,
                 "seeds": ",".join(map(str, seeds)),
                 "horizon_days": horizon,
-                "label": label,
+                "label": label_choice,
+                "label_column": label,
                 "label_timing": "open[t+1] -> open[t+1+h]",
+                "return_scale_mean": final.scale.mean,
+                "return_scale_dispersion": final.scale.dispersion,
+                "return_scale_window": final.scale.window or "identity",
                 "scheme": config.scheme,
                 "n_folds": config.n_folds,
                 "test_days": config.test_days,
@@ -234,6 +249,7 @@ def model_candidate(
                 "git_commit": git_commit(),
                 "model_sha256": model_fingerprint(model),
                 "feature_service": feast.feature_service_name,
+                "label": label_choice,
             }
         )
         _log_report(tracking, report, calibration_report, importance)
@@ -259,6 +275,10 @@ def model_candidate(
             "feature_names": feature_names,
             "feature_service": feast.feature_service_name,
             "horizon_days": horizon,
+            "label": label_choice,  # what the model learns: return, or rank / zscore per date
+            # its output (a score) -> expected return over the horizon: mean + dispersion * score
+            "return_scale": final.scale.as_dict()
+            | ({"window_dates": SCALE_WINDOW_DATES} if label_choice != "return" else {}),
             "train_end": train_end,
             "valid_start": test_start,
             "valid_end": test_end,
@@ -270,7 +290,8 @@ def model_candidate(
         tracking.log_dict(record, CANDIDATE_RECORD)
         registry.set_alias(CHALLENGER, version)
         registry.tag_version(
-            version, {"dataset_hash": record["dataset_hash"], "holdout_rmse": holdout["rmse"]}
+            version,
+            {"dataset_hash": record["dataset_hash"], "holdout_rmse": holdout["rmse"], "label": label_choice},
         )
         tracking.end_run()
     except Exception:
@@ -282,6 +303,8 @@ def model_candidate(
             "model_version": version,
             "mlflow_run_id": run_id,
             "holdout": f"{test_start}..{test_end} (trained until {train_end})",
+            "label": label_choice,
+            "return_scale": MetadataValue.json(record["return_scale"]),
             "holdout_rmse": holdout["rmse"],
             "wf_rmse": report.summary["xgboost"]["rmse"],
             "wf_rank_ic": report.summary["xgboost"]["rank_ic"],
@@ -302,7 +325,11 @@ def model_candidate(
             "folds": MetadataValue.md(
                 pd.DataFrame(
                     [
-                        {k: v for k, v in f.items() if k not in ("model", "baselines", "model_seed_std")}
+                        {
+                            k: v
+                            for k, v in f.items()
+                            if k not in ("model", "baselines", "model_seed_std", "return_scale")
+                        }
                         | {"rmse": f["model"]["rmse"], "rank_ic": f["model"]["rank_ic"]}
                         for f in report.folds
                     ]

@@ -4,6 +4,14 @@ Fitted on out-of-fold (walk-forward) predictions only: the absolute predicted re
 quantile bins; each bin's Laplace-smoothed hit rate is made monotone non-decreasing in |prediction|
 (pool-adjacent-violators, i.e. isotonic regression over the bins), because a larger forecast should
 never be trusted less. Quality is measured by the Brier score, cross-fitted by fold.
+
+Which quantity: the expected return, against the realised raw return, for every label. A model that
+learns a per-date rank or z-score predicts a score; its ``prediction`` is the score through its
+``ReturnScale`` (``core.cross_section``), and that prediction is what confidence is fitted on (out of
+fold, each fold's scores through that fold's scale) and applied to (``predictions`` asset, serving).
+So confidence always answers "will the return have the sign of the forecast return", the number a
+user reads next to ``prediction``. Fitting on the score (sign = above or below the day's median name)
+and applying it to the return would answer a different question than the one shown.
 """
 
 from __future__ import annotations

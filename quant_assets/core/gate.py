@@ -3,6 +3,17 @@
 Both are scored on the same rows: the challenger's most recent out-of-sample window. Default rule:
 strictly lower RMSE and directional accuracy not worse. Optionally the RMSE improvement must also be
 significant by a one-sided Diebold-Mariano test (``dm_alpha``), so noise alone never promotes.
+
+Labels: a model may learn the raw return or it normalised per date (rank / zscore). The gate always
+judges expected returns (a normalised-label model's score through the ``return_scale`` in its record,
+``core.cross_section.ReturnScale``) against the raw realised return. When the challenger learns another
+label than the champion it is still judged by this rule, on the same rows, rather than waved through as
+a feature-set change is: the champion *can* be scored here (its inputs are still computed), and both
+forecasts are what the optimiser would consume, so the rule measures what serving would change. The
+reason then says the label changed, so a rejection is read as "the new label lost", not as noise. The
+price: RMSE rewards forecasting the market's level, which a per-date label gives up by design (its
+scale adds a constant mean), so a rank model must be at least as good in return units to replace a
+raw-return champion; its ranking skill alone (rank IC) does not promote it.
 """
 
 from __future__ import annotations
@@ -25,6 +36,16 @@ class GateDecision:
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
+
+
+def label_change_note(champion_label: str, challenger_label: str) -> str:
+    """The prefix of a gate reason when the two models learn different labels ("" when they do not)."""
+    if champion_label == challenger_label:
+        return ""
+    return (
+        f"label changed from {champion_label} to {challenger_label}; both scored as expected returns "
+        f"against the raw return: "
+    )
 
 
 def decide_promotion(

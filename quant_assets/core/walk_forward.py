@@ -5,6 +5,12 @@ training uses dates up to ``purge_days + embargo_days`` before the window: the p
 label span, h + 1 bars) drops rows whose labels reach into the test window; the embargo adds a gap
 against serial correlation of features. ``expanding`` trains from the first date, ``rolling`` on the
 last ``train_days`` dates only. The model, every baseline and every seed see exactly the same rows.
+
+With a per-date label (``label_choice`` rank or zscore, ``core.dataset.learning_rows``) the model learns
+the normalised label and the folds purge on its moved exit dates (a date's label is known only when all
+its names are); its scores are turned back into returns with the scale of its own training rows
+(``core.dataset.fit_return_scale``), so every metric, for every label, compares an expected return with
+the realised raw return. Baselines forecast returns and always learn the raw label.
 """
 
 from __future__ import annotations
@@ -13,8 +19,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import xgboost as xgb
 
 from quant_assets.core.baselines import applicable_baselines
+from quant_assets.core.cross_section import ReturnScale
+from quant_assets.core.dataset import fit_return_scale, learning_rows
 from quant_assets.core.labels import EXIT_DATE
 from quant_assets.core.metrics import METRIC_NAMES, regression_metrics
 from quant_assets.core.model import predict_returns, train_regressor
@@ -107,6 +116,53 @@ def final_fold(dataset: pd.DataFrame, config: WalkForwardConfig) -> tuple[pd.Dat
     return dataset[last.train], dataset[last.test]
 
 
+def label_folds(
+    dataset: pd.DataFrame, label: str, config: WalkForwardConfig, label_choice: str = "return"
+) -> tuple[pd.DataFrame, list[Fold]]:
+    """The rows with the label the model learns, and folds purged on *their* exit dates.
+
+    For a per-date label a training row needs every name of its date known before the test window, not
+    only its own: the rows' moved exit dates say so (``core.dataset.learning_rows``)."""
+    fit_rows = learning_rows(dataset, label, label_choice)
+    return fit_rows, walk_forward_folds(fit_rows["date"], config, fit_rows.get(EXIT_DATE))
+
+
+@dataclass(frozen=True)
+class FinalModel:
+    """The challenger: trained on the last fold's training rows, scored on its test rows (the holdout)."""
+
+    model: xgb.XGBRegressor
+    scale: ReturnScale  # its scores -> expected returns, measured on its own training rows
+    train_rows: pd.DataFrame  # raw labels
+    test_rows: pd.DataFrame  # raw labels
+
+    def predict(self, features: pd.DataFrame) -> np.ndarray:
+        """Expected return over the horizon per row (its score through ``scale``)."""
+        return self.scale.to_returns(predict_returns(self.model, features))
+
+
+def train_final_model(
+    dataset: pd.DataFrame,
+    feature_names: list[str],
+    label: str,
+    config: WalkForwardConfig,
+    *,
+    seed: int,
+    params: dict[str, object] | None = None,
+    label_choice: str = "return",
+) -> FinalModel:
+    """Train on exactly the last fold's training rows with the chosen label, and measure its scale."""
+    fit_rows, folds = label_folds(dataset, label, config, label_choice)
+    last = folds[-1]
+    model = train_regressor(
+        fit_rows.loc[last.train, feature_names], fit_rows.loc[last.train, label], seed=seed, params=params
+    )
+    train_rows = dataset[last.train]
+    return FinalModel(
+        model, fit_return_scale(train_rows, label, label_choice), train_rows, dataset[last.test]
+    )
+
+
 @dataclass
 class WalkForwardReport:
     folds: list[
@@ -116,7 +172,9 @@ class WalkForwardReport:
         str, dict[str, float]
     ]  # name -> metric -> mean over folds (and "<metric>_std" across folds)
     seed_spread: dict[str, float]  # metric -> std over seeds of the fold-averaged model metric
-    out_of_fold: pd.DataFrame  # symbol, date, fold, realised, predicted (primary seed), per baseline
+    # symbol, date, fold, realised (raw label), score and predicted (its expected return; primary seed),
+    # one column per baseline
+    out_of_fold: pd.DataFrame
     seeds: list[int] = field(default_factory=list)
 
 
@@ -134,25 +192,30 @@ def evaluate_walk_forward(
     horizon: int,
     seeds: list[int],
     params: dict[str, object] | None = None,
+    label_choice: str = "return",
 ) -> WalkForwardReport:
-    """Train and score the model (once per seed) and every baseline on every fold."""
-    folds = walk_forward_folds(dataset["date"], config, dataset.get(EXIT_DATE))
+    """Train and score the model (once per seed) and every baseline on every fold.
+
+    ``dataset`` carries the raw ``label``; ``label_choice`` is what the model learns (see the module)."""
+    fit_rows, folds = label_folds(dataset, label, config, label_choice)
     fold_rows, oof_parts = [], []
     by_seed: dict[int, list[dict[str, float]]] = {s: [] for s in seeds}
     baselines = applicable_baselines(feature_names)
     by_baseline: dict[str, list[dict[str, float]]] = {name: [] for name in baselines}
     for fold in folds:
-        train, test = dataset[fold.train], dataset[fold.test]
+        train, fit, test = dataset[fold.train], fit_rows[fold.train], dataset[fold.test]
+        scale = fit_return_scale(train, label, label_choice)
         realised, test_dates = test[label].to_numpy(), test["date"].to_numpy()
         oof = test[["symbol", "date"]].assign(fold=fold.number, realised=realised)
         seed_metrics = []
         for i, seed in enumerate(seeds):
-            model = train_regressor(train[feature_names], train[label], seed=seed, params=params)
-            predicted = predict_returns(model, test[feature_names])
+            model = train_regressor(fit[feature_names], fit[label], seed=seed, params=params)
+            scores = predict_returns(model, test[feature_names])
+            predicted = scale.to_returns(scores)
             seed_metrics.append(regression_metrics(realised, predicted, test_dates))
             by_seed[seed].append(seed_metrics[-1])
             if i == 0:
-                oof["predicted"] = predicted
+                oof["score"], oof["predicted"] = scores, predicted
         baseline_metrics = {}
         for name, forecast in baselines.items():
             predicted = forecast(train[feature_names], train[label], test[feature_names], horizon)
@@ -166,6 +229,7 @@ def evaluate_walk_forward(
                 "model": seed_frame.mean().to_dict(),
                 "model_seed_std": seed_frame.std(ddof=0).to_dict(),
                 "baselines": baseline_metrics,
+                "return_scale": scale.as_dict(),
             }
         )
         oof_parts.append(oof)
