@@ -46,13 +46,20 @@ def _fill_date(order_as_of: object, market_dates: pd.DatetimeIndex) -> pd.Timest
     return later[0] if len(later) else None
 
 
-def _sync_ledger(ledger: Ledger, broker, market_dates: pd.DatetimeIndex) -> list[OrderState]:
-    """Record what the broker says of every order the ledger still holds open; returns new rejections."""
+def _sync_ledger(
+    ledger: Ledger, broker, market_dates: pd.DatetimeIndex, as_of: pd.Timestamp
+) -> list[OrderState]:
+    """Record what the broker says of every order the ledger still holds open; returns new rejections.
+
+    An order is meant for the open after its decision: one still open after a later decision date has
+    missed it and is canceled (what is filled stays filled), so it can never fill on top of newer orders."""
     rejected = []
     for row in ledger.order_states().itertuples():
         if row.status in FINAL_STATUSES:
             continue
         state = broker.get_order(row.client_order_id)
+        if state is not None and state.is_open and pd.Timestamp(row.as_of) < as_of:
+            state = broker.cancel(row.client_order_id)
         if state is None:  # recorded, then the cycle died before the broker heard of it
             state = OrderState(
                 row.client_order_id, row.symbol, row.side, int(row.shares), "expired",
@@ -98,7 +105,7 @@ def trading_account(
     if not len(ledger.order_states()) and ledger.cash() == 0:
         opening = broker.account()
         ledger.deposit(opening.cash, f"opening balance of the {broker.name} account")
-    for state in _sync_ledger(ledger, broker, closes.index):
+    for state in _sync_ledger(ledger, broker, closes.index, as_of):
         alerts.send(Alert(
             kind="order_rejected", title=f"{state.side} {state.shares} {state.symbol} rejected",
             text=state.reason or "the broker gave no reason",

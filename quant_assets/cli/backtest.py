@@ -46,6 +46,7 @@ def backtest_command(args: argparse.Namespace) -> int:
     from quant_assets.core.corporate_actions import actions_from_bars, adjust_for_actions
     from quant_assets.core.costs import CostModel
     from quant_assets.core.dataset import model_inputs
+    from quant_assets.core.limits import RiskLimitsError, load_risk_limits
     from quant_assets.core.policy import PolicyConfig
     from quant_assets.core.replay import ReplayConfig
     from quant_assets.core.validation import split_valid_bars
@@ -78,6 +79,9 @@ def backtest_command(args: argparse.Namespace) -> int:
                 end=args.end,
                 policy=PolicyConfig(max_weight=args.max_weight or settings.max_weight),
                 label_transform=None if args.label == "return" else args.label,
+                limits=None
+                if args.no_risk_limits
+                else load_risk_limits(args.risk_limits or settings.risk_limits_file),
             ),
             costs=CostModel(
                 commission_bps=args.cost_bps,
@@ -93,7 +97,7 @@ def backtest_command(args: argparse.Namespace) -> int:
             valid, inputs.features, inputs.training_rows, inputs.feature_names, inputs.label,
             config, spy_bars=spy, progress=progress,
         )  # fmt: skip
-    except (BarFileError, FileNotFoundError, ValueError) as error:
+    except (BarFileError, FileNotFoundError, ValueError, RiskLimitsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.json:
@@ -140,4 +144,12 @@ def register(subparsers) -> None:
     parser.add_argument("--capital", type=float, default=1_000_000.0, help="starting cash in dollars")
     parser.add_argument("--whole-shares", action="store_true", help="trade whole shares only")
     parser.add_argument("--benchmark", default=None, help="SPY bar file (default: the bundled SPY.csv)")
+    parser.add_argument(
+        "--risk-limits", default=None,
+        help="risk limits whose drawdown stop, stop-loss and never-trade list the replay applies "
+        "(default QUANT_RISK_LIMITS or risk_limits.yaml)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--no-risk-limits", action="store_true", help="replay the policy without the stop rules"
+    )
     parser.set_defaults(handler=backtest_command)
