@@ -64,7 +64,7 @@ def evaluate_limits(
     results["min_names"] = LimitResult(
         "min_names", enough, float(len(held)), float(limits.min_names),
         (f"{len(held)} names held" + (" (drawdown stop active: minimum not applied)" if stopped else ""))
-        if enough else f"only {len(held)} name(s) held, the limit asks for at least {limits.min_names}",
+        if enough else f"only {len(held)} name(s) targeted, the limit asks for at least {limits.min_names}",
     )  # fmt: skip
 
     if closes is None or held.empty:
