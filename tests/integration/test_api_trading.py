@@ -209,7 +209,7 @@ def test_every_breach_is_listed_and_nothing_is_stored(limited):
     ]
     never = body["breaches"][2]["reason"]
     assert "AMZN" in never and "AAPL" not in never
-    assert "only 2 name(s) held" in body["breaches"][1]["reason"]
+    assert "only 2 name(s) targeted" in body["breaches"][1]["reason"]
     for breach in body["breaches"]:
         assert f"{breach['limit']}: {breach['reason']}" in body["error"]
     assert "limits.yaml" in body["error"]
