@@ -7,6 +7,7 @@ from quant_assets.assets.metadata import frame_metadata
 from quant_assets.core.confidence import DirectionCalibration, direction_confidence
 from quant_assets.core.cross_section import ReturnScale
 from quant_assets.core.model import predict_returns
+from quant_assets.core.outliers import unconfirmed_moves
 from quant_assets.core.policy import PolicyConfig, forecast_rows, target_weights
 from quant_assets.core.portfolio import weights_table
 from quant_assets.resources.model_registry import ModelRegistry
@@ -17,10 +18,15 @@ from quant_assets.resources.platform import PlatformConfig
 def predictions(
     context: AssetExecutionContext,
     technical_features: pd.DataFrame,
+    validated_bars: pd.DataFrame,
     champion_model: dict,
     registry: ModelRegistry,
 ) -> pd.DataFrame:
     """Next-horizon expected return and direction confidence per symbol, from its newest features.
+
+    ``unconfirmed`` flags a symbol whose newest close is an extreme move the next bar has yet to confirm
+    (``core.outliers.unconfirmed_moves``): its forecast rests on that print, and the trading cycle
+    sends it no order until then (``note`` says why).
 
     ``score`` is the model's own output; ``prediction`` is it as an expected simple return over the
     horizon (the champion's ``return_scale``: the identity for a model that learns the raw return), the
@@ -31,6 +37,10 @@ def predictions(
     scores = predict_returns(model, latest[champion_model["feature_names"]])
     predicted = ReturnScale.from_dict(champion_model.get("return_scale")).to_returns(scores)
     calibration = DirectionCalibration(**{k: tuple(v) for k, v in champion_model["calibration"].items()})
+    moves = unconfirmed_moves(validated_bars)
+    newest = latest.set_index("symbol")["date"]
+    moves = moves[moves["date"].to_numpy() == newest.reindex(moves["symbol"]).to_numpy()]
+    notes = dict(zip(moves["symbol"], moves["reason"], strict=True))
     frame = pd.DataFrame(
         {
             "symbol": latest["symbol"],
@@ -39,6 +49,8 @@ def predictions(
             "score": scores,
             "confidence": direction_confidence(predicted, calibration),
             "stale": latest["stale"],
+            "unconfirmed": latest["symbol"].isin(notes).to_numpy(),
+            "note": latest["symbol"].map(notes).to_numpy(),
             "model_version": champion_model["version"],
             "horizon_days": champion_model["horizon_days"],
         }
@@ -49,6 +61,7 @@ def predictions(
             "model_version": champion_model["version"],
             "label": champion_model.get("label", "return"),
             "stale": int(frame["stale"].sum()),
+            "unconfirmed": MetadataValue.json(notes),
         }
     )
     return frame

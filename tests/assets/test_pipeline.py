@@ -145,6 +145,7 @@ def test_predictions_and_weights(pipeline):
     assert set(predictions.index) == set(pipeline.settings.symbols)
     assert predictions["confidence"].between(0, 1).all()
     assert (predictions["as_of"] == pd.Timestamp("2018-02-07")).all()
+    assert not predictions["unconfirmed"].any() and predictions["note"].isna().all()  # calm last bars
     weights = pipeline.value("portfolio_weights").set_index("symbol")["weight"]
     assert weights.sum() == pytest.approx(1.0)
     assert (weights >= 0).all() and (weights <= pipeline.settings.max_weight + 1e-6).all()
