@@ -18,6 +18,7 @@ from quant_assets.assets import charts
 from quant_assets.core.backtest import BacktestConfig, BacktestReport, run_backtest
 from quant_assets.core.costs import CostModel
 from quant_assets.core.labels import label_column
+from quant_assets.core.limits import RiskLimits
 from quant_assets.core.model import DEFAULT_XGB_PARAMS
 from quant_assets.core.policy import PolicyConfig
 from quant_assets.core.replay import ModelFit, ReplayConfig
@@ -44,8 +45,10 @@ class BacktestSettings(Config):
     whole_shares: bool = False
     topk: int | None = None
     n_drop: int | None = None
+    # Replay the trading cycle's drawdown stop, stop-loss and never-trade list (risk_limits.yaml).
+    risk_limits: bool = True
 
-    def to_config(self, platform: PlatformConfig) -> BacktestConfig:
+    def to_config(self, platform: PlatformConfig, limits: RiskLimits | None = None) -> BacktestConfig:
         """Model parameters are the platform's defaults, never tuned ones: a search run on data inside
         the replay's span would leak its future into every replayed decision. The label is the
         platform's (``QUANT_LABEL``), so the replay learns what the live model learns."""
@@ -65,6 +68,7 @@ class BacktestSettings(Config):
                 topk=self.topk,
                 n_drop=self.n_drop,
                 label_transform=None if platform.label == "return" else platform.label,
+                limits=limits if self.risk_limits else None,
             ),
             costs=CostModel(
                 self.commission_bps, self.min_commission, self.slippage_bps, self.impact_coefficient
@@ -160,7 +164,7 @@ def dagster_run_mlflow_id(tracking, client: mlflow.MlflowClient, dagster_run_id:
 
 @asset(
     group_name="backtest",
-    required_resource_keys={"mlflow", "feast", "platform"},
+    required_resource_keys={"mlflow", "feast", "platform", "trading"},
     kinds={"xgboost", "mlflow", "pandas"},
 )
 def backtest(
@@ -192,7 +196,7 @@ def backtest(
             training_set,
             feast.feature_names,
             label_column(platform.horizon_days),
-            config.to_config(platform),
+            config.to_config(platform, context.resources.trading.limits()),
             spy_bars=spy,
             on_model=ReplayModelLog(client, tracking.experiment.experiment_id, run_id),
             progress=context.log.info,
@@ -217,6 +221,7 @@ def backtest(
             "ic": MetadataValue.json({k: round(v, 4) for k, v in report.ic.items()}),
             "turnover_annual": report.summary["net"]["turnover_annual"],
             "costs_total": report.summary["net"]["costs_total"],
+            "stops": MetadataValue.json(report.to_json()["stops"][:50]),
             "warnings": MetadataValue.json(report.warnings[:50]),
         }
     )

@@ -34,7 +34,13 @@ def _backtest_lines(report: dict) -> list[str]:
     return [
         f"  backtest          {span['first_decision']} .. {span['last_decision']}, {span['decisions']} "
         f"rebalances, {span['models']} models retrained on the past only, costs "
-        f"${summary['net']['costs_total']:,.0f}",
+        f"${summary['net']['costs_total']:,.0f}"
+        + (
+            f", stops {summary['net']['drawdown_stops']} drawdown / "
+            f"{summary['net']['stop_loss_exits']} stop-loss"
+            if "drawdown_stops" in summary["net"]
+            else ""
+        ),
         f"    {cells}",
         "    (SPY is price return only; see README, Does it make money?)",
     ]
