@@ -118,16 +118,19 @@ class Ledger:
 
     def record_order(self, order: OrderRequest, as_of: dt.date, version: str | None = None) -> bool:
         """Store an order request once; returns False if the id was already known (nothing written)."""
-        with self.engine.begin() as db:
-            if db.execute(sa.select(self.orders.c.client_order_id).where(
-                self.orders.c.client_order_id == order.client_order_id
-            )).first():  # fmt: skip
-                return False
-            db.execute(self.orders.insert().values(
-                client_order_id=order.client_order_id, symbol=order.symbol, side=order.side,
-                shares=int(order.shares), reference_price=float(order.reference_price),
-                as_of=pd.Timestamp(as_of).date(), portfolio_version=version, created_at=_now(),
-            ))  # fmt: skip
+        try:
+            with self.engine.begin() as db:
+                if db.execute(sa.select(self.orders.c.client_order_id).where(
+                    self.orders.c.client_order_id == order.client_order_id
+                )).first():  # fmt: skip
+                    return False
+                db.execute(self.orders.insert().values(
+                    client_order_id=order.client_order_id, symbol=order.symbol, side=order.side,
+                    shares=int(order.shares), reference_price=float(order.reference_price),
+                    as_of=pd.Timestamp(as_of).date(), portfolio_version=version, created_at=_now(),
+                ))  # fmt: skip
+        except sa.exc.IntegrityError:  # another writer stored the same id between our read and insert
+            return False
         return True
 
     def record_state(
@@ -140,7 +143,14 @@ class Ledger:
         charged the commission added since then).
 
         Returns the newly filled shares (0 when nothing new). Idempotent: the same report twice adds
-        nothing, because a fill's key is the order id plus its cumulative filled shares."""
+        nothing, because a fill's key is the order id plus its cumulative filled shares; two writers
+        racing on one report store it once (the loser's transaction, event included, rolls back)."""
+        try:
+            return self._record_state(state, fill_date, slippage_cost)
+        except sa.exc.IntegrityError:
+            return 0.0
+
+    def _record_state(self, state: OrderState, fill_date: dt.date | None, slippage_cost: float) -> float:
         with self.engine.begin() as db:
             last = self._last_event(db, state.client_order_id)
             already = float(last.filled_shares) if last else 0.0
@@ -178,20 +188,23 @@ class Ledger:
     def record_rule_events(self, events: list[dict]) -> int:
         """Store the risk rules' events the cycle acted on (date, symbol, rule, reason); each once."""
         added = 0
-        with self.engine.begin() as db:
-            for event in events:
-                day = pd.Timestamp(event["date"]).date()
-                symbol_is = (self.rule_events.c.symbol.is_(None) if event["symbol"] is None
-                             else self.rule_events.c.symbol == event["symbol"])  # fmt: skip
-                known = db.execute(sa.select(self.rule_events.c.id).where(
-                    self.rule_events.c.date == day, symbol_is, self.rule_events.c.rule == event["rule"]
-                )).first()  # fmt: skip
-                if known is None:
-                    db.execute(self.rule_events.insert().values(
-                        date=day, symbol=event["symbol"], rule=event["rule"], reason=event["reason"],
-                        recorded_at=_now(),
-                    ))  # fmt: skip
-                    added += 1
+        for event in events:
+            day = pd.Timestamp(event["date"]).date()
+            symbol_is = (self.rule_events.c.symbol.is_(None) if event["symbol"] is None
+                         else self.rule_events.c.symbol == event["symbol"])  # fmt: skip
+            try:
+                with self.engine.begin() as db:
+                    known = db.execute(sa.select(self.rule_events.c.id).where(
+                        self.rule_events.c.date == day, symbol_is, self.rule_events.c.rule == event["rule"]
+                    )).first()  # fmt: skip
+                    if known is None:
+                        db.execute(self.rule_events.insert().values(
+                            date=day, symbol=event["symbol"], rule=event["rule"], reason=event["reason"],
+                            recorded_at=_now(),
+                        ))  # fmt: skip
+                        added += 1
+            except sa.exc.IntegrityError:  # recorded by a concurrent cycle
+                continue
         return added
 
     def rule_event_history(self) -> pd.DataFrame:
