@@ -3,6 +3,8 @@
 Versions are ``$QUANT_HOME/portfolio/v<NNNNNN>.json``. A version is written to a temporary file and
 hard-linked to its final name, which fails if the name exists, so two workers storing at once get
 distinct versions and a reader never sees half a file. The current portfolio is the highest version.
+A worker killed between the two leaves its temporary file; the next save removes such leftovers once
+they are older than any save can take (:data:`STALE_PARTIAL_SECONDS`).
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ import json
 import math
 import os
 import re
+import time
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
 _VERSION_FILE = re.compile(r"^v(\d{6,})\.json$")
+STALE_PARTIAL_SECONDS = 60.0  # a save writes a few kilobytes: its temporary file lives milliseconds
 
 
 def weight_problems(
@@ -68,9 +72,20 @@ class PortfolioStore:
     def history(self) -> list[int]:
         return self._versions()
 
+    def _remove_stale_partials(self) -> None:
+        """Temporary files of saves killed before they cleaned up (a live save's is never this old)."""
+        cutoff = time.time() - STALE_PARTIAL_SECONDS
+        for path in self.root.glob(".*.partial"):
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+            except FileNotFoundError:
+                continue
+
     def save(self, weights: dict[str, float], submitted_by: str, model_version: str) -> dict:
         """Store ``weights`` as the next version and return the stored record."""
         self.root.mkdir(parents=True, exist_ok=True)
+        self._remove_stale_partials()
         partial = self.root / f".{uuid.uuid4().hex}.partial"
         try:
             for _ in range(100):

@@ -12,6 +12,7 @@ None of these is eager: the ``trading_cycle`` job runs them (its sensor is off b
 
 
 import json
+import os
 
 import pandas as pd
 from dagster import (
@@ -186,10 +187,13 @@ def trading_targets(
             ))  # fmt: skip
     results, frozen, events = record["limits"], record["frozen"], record["events"]
     trading.risk_inputs_path.parent.mkdir(parents=True, exist_ok=True)
-    trading.risk_inputs_path.write_text(json.dumps({
+    # written aside and renamed over: the HTTP API reading it (or a killed run) never sees half a file
+    partial = trading.risk_inputs_path.with_name(f"{trading.risk_inputs_path.name}.{os.getpid()}.tmp")
+    partial.write_text(json.dumps({
         "as_of": record["as_of"], "current_weights": record["current_weights"],
         "closes": json.loads(closes.tail(505).to_json(orient="split", date_format="iso")),
     }))  # fmt: skip
+    partial.replace(trading.risk_inputs_path)
     context.add_output_metadata({
         "as_of": record["as_of"], "version": record["version"], "names": len(record["targets"]),
         "frozen": MetadataValue.json(frozen), "events": MetadataValue.json(events),

@@ -89,10 +89,13 @@ def _run_everything(settings: Settings):
     from quant_assets.automation.jobs import add_symbols, range_tags
     from quant_assets.definitions import build_definitions
     from quant_assets.progress import progress_logger
+    from quant_assets.run_recovery import host_tags, recover_and_report
 
     os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
     job = build_definitions(settings, loggers={"progress": progress_logger}).resolve_job_def("everything_job")
     with DagsterInstance.get() as instance:
+        # A demo killed earlier left its run STARTED: mark it failed (one line) before starting this one.
+        recover_and_report(instance, settings)
         # One run for the whole graph: every symbol partition (the universe's, plus any landed earlier)
         # is ingested in it, then the unpartitioned layers read them all.
         symbols = add_symbols(instance, settings.symbols)
@@ -102,7 +105,7 @@ def _run_everything(settings: Settings):
             instance=instance,
             run_config={"loggers": {"progress": {}}, "ops": {"backtest": {"config": DEMO_BACKTEST}}},
             raise_on_error=False,
-            tags=range_tags(symbols[0], symbols[-1]),
+            tags={**host_tags(), **range_tags(symbols[0], symbols[-1])},
         )
 
 

@@ -2,9 +2,14 @@
 
 Configuration is the repo's own ``feature_store.yaml`` with ``${QUANT_HOME}`` filled in from this
 resource (not from the process environment), so several state directories can coexist in one process.
+
+Feast's file registry rewrites ``registry.db`` in place (truncate, then write): a run killed in between
+leaves an empty or half registry. The pipeline writes it through :class:`AtomicFileRegistryStore` instead
+(a new file, then a rename). Readers (the bento) keep Feast's own store: they never write.
 """
 
 import importlib.util
+import os
 import string
 from datetime import datetime
 from functools import cached_property
@@ -15,6 +20,8 @@ import pandas as pd
 import yaml
 from dagster import ConfigurableResource
 from feast import FeatureStore, RepoConfig
+from feast.infra.registry.file import FileRegistryStore
+from feast.protos.feast.core.Registry_pb2 import Registry as RegistryProto
 from pydantic import PrivateAttr
 
 from quant_assets.core.feature_sets import feature_set
@@ -32,6 +39,24 @@ def _load_repo_module(repo_dir: Path) -> ModuleType:
 def to_feast_timestamps(dates: pd.Series) -> pd.Series:
     """Trading dates as ``timestamp[us, UTC]``: duckdb's offline store rejects ns tz-aware Parquet."""
     return pd.to_datetime(dates).dt.tz_localize("UTC").astype("datetime64[us, UTC]")
+
+
+class AtomicFileRegistryStore(FileRegistryStore):
+    """Feast's file registry, written to ``registry.db.<pid>.tmp`` first and renamed over the old one, so
+    a reader or a killed writer sees the old registry or the new one, never half of it."""
+
+    def _write_registry(self, registry_proto: RegistryProto) -> None:
+        target = self._filepath
+        partial = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+        self._filepath = partial
+        try:
+            super()._write_registry(registry_proto)  # Feast stamps the version, writes and fsyncs
+        finally:
+            self._filepath = target
+        partial.replace(target)
+
+
+REGISTRY_STORE = f"{AtomicFileRegistryStore.__module__}.{AtomicFileRegistryStore.__name__}"
 
 
 class FeastResource(ConfigurableResource):
@@ -64,6 +89,9 @@ class FeastResource(ConfigurableResource):
         if self._store is None:
             text = (Path(self.repo_dir) / "feature_store.yaml").read_text()
             raw = yaml.safe_load(string.Template(text).safe_substitute(QUANT_HOME=self.quant_home))
+            registry = raw.get("registry")
+            if isinstance(registry, dict) and registry.get("registry_type", "file") == "file":
+                registry.setdefault("registry_store_type", REGISTRY_STORE)
             (Path(self.quant_home) / "feast").mkdir(parents=True, exist_ok=True)
             self._store = FeatureStore(config=RepoConfig(repo_path=Path(self.repo_dir), **raw))
         return self._store
