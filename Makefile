@@ -8,6 +8,8 @@ export BENTOML_HOME ?= $(QUANT_HOME)/bentoml
 export BENTOML_DO_NOT_TRACK := True
 export MLFLOW_ENABLE_TELEMETRY := false
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
+# XGBoost's OpenMP threads spin while they wait; on a busy 2-core machine that made one fit 6x slower.
+export OMP_WAIT_POLICY ?= PASSIVE
 PORT ?= 3001
 
 .PHONY: install demo test dev serve lint clean

@@ -8,10 +8,13 @@ not the modules that rely on it.
   log record, which the command line's one-line-per-step logger (``progress.py``) reads.
 - ``AssetCheckExecutionRecordStatus`` (dagster): the status of a check's latest evaluation per partition,
   which the lake reads to skip partitions a blocking check rejected.
+- ``CheckRunHealthResult`` / ``WorkerStatus`` (dagster): what a run launcher answers to run monitoring's
+  health check; the recovering launcher (``run_recovery.py``) reports a run whose process died.
 - ``STR_NA_VALUES`` (pandas): the strings ``read_csv`` would turn into NaN, so the bar-file reader can keep
   them as text in symbol columns (the tickers NA and NULL) and still treat them as missing in numbers.
 """
 
+from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
 from dagster._core.log_manager import get_log_record_metadata, has_log_record_metadata
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
@@ -22,6 +25,8 @@ __all__ = [
     "ASSET_PARTITION_RANGE_START_TAG",
     "STR_NA_VALUES",
     "AssetCheckExecutionRecordStatus",
+    "CheckRunHealthResult",
+    "WorkerStatus",
     "get_log_record_metadata",
     "has_log_record_metadata",
 ]

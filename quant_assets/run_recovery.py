@@ -40,8 +40,7 @@ from dagster import (
 )
 
 # The launcher API is not exported at dagster's top level; dagster-k8s and dagster-docker import it here.
-from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
-
+from quant_assets.framework_internals import CheckRunHealthResult, WorkerStatus
 from quant_assets.settings import Settings
 
 HOST_TAG = "quant/host"

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 from dagster import DagsterInstance, Definitions, ExecuteInProcessResult
+from fixture_paths import SMALL_UNIVERSE_LIMITS
 from moto.server import ThreadedMotoServer
 
 from quant_assets.automation.jobs import add_symbols, range_tags
@@ -39,12 +40,9 @@ class PipelineRun:
 @pytest.fixture(scope="session")
 def pipeline(tmp_path_factory) -> PipelineRun:
     home = tmp_path_factory.mktemp("quant_home")
-    # Five names capped at 50 %: the trading cycle's limits must allow what this policy may do.
-    limits = home / "risk_limits.yaml"
-    limits.write_text("max_weight: 0.5\nmin_names: 1\nmax_var_95_1d: 0.10\nmax_turnover: 1.0\n")
     settings = Settings(
         home=home, data_dir=BUNDLED_DATA_DIR, symbols=TEST_SYMBOLS, horizon_days=5, max_weight=0.5,
-        risk_limits_file=limits,
+        risk_limits_file=SMALL_UNIVERSE_LIMITS,
     )
     defs = build_definitions(settings)
     instance = DagsterInstance.ephemeral()

@@ -8,7 +8,12 @@ from dagster import AssetCheckResult, Definitions, asset, asset_check, define_as
 
 from quant_assets import progress
 from quant_assets.automation.jobs import range_tags
-from quant_assets.framework_internals import STR_NA_VALUES, AssetCheckExecutionRecordStatus
+from quant_assets.framework_internals import (
+    STR_NA_VALUES,
+    AssetCheckExecutionRecordStatus,
+    CheckRunHealthResult,
+    WorkerStatus,
+)
 
 
 def test_partition_range_tags_are_dagsters():
@@ -59,3 +64,9 @@ def test_progress_logger_reads_step_and_check_events(monkeypatch):
     assert any("good" in line and "done (checks 1 passed)" in line for line in lines)
     # the asset's own error, not Dagster's "Error occurred while executing op" wrapper
     assert any("broken" in line and "FAILED: ValueError: planted failure" in line for line in lines)
+
+
+def test_run_health_names_the_recovering_launcher_reports():
+    dead = CheckRunHealthResult(WorkerStatus.FAILED, "process 123 is gone")
+    assert dead.status == WorkerStatus.FAILED and dead.msg == "process 123 is gone"
+    assert {WorkerStatus.RUNNING, WorkerStatus.SUCCESS, WorkerStatus.UNKNOWN} <= set(WorkerStatus)

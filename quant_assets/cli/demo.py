@@ -11,6 +11,7 @@ import warnings
 
 import pandas as pd
 
+from quant_assets.automation.alert_sensors import CHECK_FAILED_ERROR
 from quant_assets.core.reporting import walk_forward_table
 from quant_assets.settings import HOME_MARKER, PROJECT_ROOT, Settings, load_settings
 
@@ -44,6 +45,14 @@ def _backtest_lines(report: dict) -> list[str]:
         f"    {cells}",
         "    (SPY is price return only; see README, Does it make money?)",
     ]
+
+
+def _trading_blocked_only(result) -> bool:
+    """The run failed only because a trading check (risk limit, reconciliation) blocked the orders."""
+    failed = [e for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+              and not e.event_specific_data.passed]  # fmt: skip
+    groups = {e.event_specific_data.asset_key.to_user_string() for e in failed}
+    return bool(failed) and groups <= {"trading_account", "trading_targets"}
 
 
 def _trading_lines(result) -> list[str]:
@@ -164,9 +173,18 @@ def demo(fresh: bool) -> int:
     )
     started = time.perf_counter()
     result = _run_everything(settings)
-    if not result.success:
-        failed = [e.step_key for e in result.all_events if e.is_step_failure]
-        print(f"demo failed in step(s) {', '.join(failed)}; see the log above", file=sys.stderr)
+    failed = [
+        e.step_key
+        for e in result.all_events
+        # A risk limit that blocks the paper orders is the trading cycle working, not the demo failing:
+        # the summary says which limit stopped them.
+        if e.is_step_failure and e.event_specific_data.error.cls_name != CHECK_FAILED_ERROR
+    ]
+    if failed or not (result.success or _trading_blocked_only(result)):
+        checks = [e.event_specific_data.check_name for e in result.all_events
+                  if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.event_specific_data.passed]
+        where = f"step(s) {', '.join(failed)}" if failed else f"blocking check(s) {', '.join(checks)}"
+        print(f"demo failed in {where}; see the log above", file=sys.stderr)
         return 1
     print(_summary(result, settings, time.perf_counter() - started))
     return 0

@@ -268,7 +268,10 @@ def rollback(args: argparse.Namespace) -> int:
         return 2
     print(f"champion is v{restored} again (v{demoted} demoted); rebuilding serving and portfolio...")
     defs = build_definitions(settings)
-    downstream = AssetSelection.assets("champion_model").downstream().resolve(defs.resolve_asset_graph())
+    # Serving and the portfolio follow the restored champion; orders wait for the next trading cycle.
+    downstream = (
+        AssetSelection.assets("champion_model").downstream() - AssetSelection.groups("trading")
+    ).resolve(defs.resolve_asset_graph())
     with dagster_instance(settings) as instance:
         result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
             instance=instance, asset_selection=list(downstream), raise_on_error=False

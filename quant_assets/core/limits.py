@@ -102,11 +102,14 @@ def parse_risk_limits(raw: object, where: str = "risk limits") -> RiskLimits:
     if raw is None:
         return RiskLimits()
     if not isinstance(raw, dict):
-        raise RiskLimitsError(f"{where}: expected a mapping of limit names to values, got {type(raw).__name__}")
+        kind = type(raw).__name__
+        raise RiskLimitsError(f"{where}: expected a mapping of limit names to values, got {kind}")
     known = {f.name for f in fields(RiskLimits)}
     unknown = sorted(set(raw) - known)
     if unknown:
-        raise RiskLimitsError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        raise RiskLimitsError(
+            f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        )
     values: dict[str, object] = {}
     for key, value in raw.items():
         if key == "drawdown_stop":

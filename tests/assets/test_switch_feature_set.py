@@ -4,6 +4,7 @@ gate, predictions and the backtest; switching sets replaces the champion with a 
 from dataclasses import replace
 
 from dagster import DagsterInstance
+from fixture_paths import SMALL_UNIVERSE_LIMITS
 
 from quant_assets.automation.jobs import add_symbols, range_tags
 from quant_assets.core.alpha_features import ALPHA_FEATURE_COLUMNS
@@ -33,7 +34,8 @@ def run_everything(settings: Settings, instance: DagsterInstance):
 
 def test_alpha158_by_configuration_then_back_to_technical_v1(tmp_path):
     settings = Settings(home=tmp_path, data_dir=BUNDLED_DATA_DIR, symbols=SYMBOLS, horizon_days=5,
-                        max_weight=0.5, feature_set="alpha158")  # fmt: skip
+                        max_weight=0.5, feature_set="alpha158",
+                        risk_limits_file=SMALL_UNIVERSE_LIMITS)  # fmt: skip
     instance = DagsterInstance.ephemeral()
     alpha = run_everything(settings, instance)
     features = alpha.asset_value("technical_features")

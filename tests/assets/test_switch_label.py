@@ -16,6 +16,7 @@ import pytest
 import xgboost as xgb
 import yaml
 from dagster import DagsterInstance
+from fixture_paths import SMALL_UNIVERSE_LIMITS
 
 from quant_assets.assets.backtest import BacktestSettings
 from quant_assets.automation.jobs import add_symbols, range_tags
@@ -77,10 +78,8 @@ def packaged_forecaster(settings: Settings, model_tag: str) -> Forecaster:
 def ranked(tmp_path_factory) -> tuple[Settings, DagsterInstance, object]:
     """One run of the whole graph with QUANT_LABEL=rank, in a platform of its own."""
     home = tmp_path_factory.mktemp("label_home")
-    limits = home / "risk_limits.yaml"  # four names capped at 50 %: the trading cycle's limits allow it
-    limits.write_text("max_weight: 0.5\nmin_names: 1\nmax_var_95_1d: 0.10\nmax_turnover: 1.0\n")
     settings = Settings(home=home, data_dir=BUNDLED_DATA_DIR, symbols=SYMBOLS, horizon_days=5,
-                        max_weight=0.5, label="rank", risk_limits_file=limits)  # fmt: skip
+                        max_weight=0.5, label="rank", risk_limits_file=SMALL_UNIVERSE_LIMITS)  # fmt: skip
     instance = DagsterInstance.ephemeral()
     return settings, instance, run_everything(settings, instance)
 

@@ -7,6 +7,7 @@ daemon would. The new session must reach the features, the online store and the 
 
 import pandas as pd
 from dagster import DagsterInstance, build_sensor_context, evaluate_automation_conditions
+from fixture_paths import SMALL_UNIVERSE_LIMITS
 
 from quant_assets.automation.jobs import add_symbols, range_tags
 from quant_assets.automation.symbol_sensors import landing_zone_sensor
@@ -22,7 +23,8 @@ NEXT_SESSION = """date,open,high,low,close,volume,Name
 
 def test_a_new_session_flows_from_the_landing_zone_to_the_forecasts(tmp_path):
     settings = Settings(
-        home=tmp_path / "home", data_dir=BUNDLED_DATA_DIR, symbols=SYMBOLS, horizon_days=5, max_weight=0.5
+        home=tmp_path / "home", data_dir=BUNDLED_DATA_DIR, symbols=SYMBOLS, horizon_days=5, max_weight=0.5,
+        risk_limits_file=SMALL_UNIVERSE_LIMITS,
     )
     defs = build_definitions(settings)
     instance = DagsterInstance.ephemeral()

@@ -7,6 +7,7 @@ own sensor finds the file, adds the new symbol's partition and asks for one run;
 import boto3
 import httpx
 from dagster import DagsterInstance, build_sensor_context
+from fixture_paths import SMALL_UNIVERSE_LIMITS
 
 from quant_assets.assets.ingestion import SYMBOLS
 from quant_assets.automation.symbol_sensors import landing_zone_sensor
@@ -47,6 +48,7 @@ def test_posted_bars_land_in_s3_and_the_sensor_ingests_them(start_server, s3_end
         symbols=("AAPL",),
         horizon_days=5,
         max_weight=0.5,
+        risk_limits_file=SMALL_UNIVERSE_LIMITS,
         landing_uri=f"s3://{BUCKET}/{PREFIX}",
         s3_endpoint_url=s3_endpoint,
     )
