@@ -69,15 +69,25 @@ def test_asset_graph_lineage_snapshot():
         "model_candidate": ["training_set"],
         "champion_model": ["model_candidate", "training_set"],
         "bento": ["champion_model"],
-        "predictions": ["champion_model", "technical_features"],
+        "predictions": ["champion_model", "technical_features", "validated_bars"],
         "portfolio_weights": ["predictions", "validated_bars"],
         "portfolio_risk": ["portfolio_weights", "validated_bars"],
         "backtest": ["technical_features", "training_set", "validated_bars"],
         "model_monitoring": ["champion_model", "labels", "technical_features"],
+        "trading_account": ["validated_bars"],
+        "trading_targets": ["portfolio_weights", "trading_account", "validated_bars"],
+        "target_orders": ["trading_account", "trading_targets", "validated_bars"],
+        "submitted_orders": ["target_orders", "trading_targets"],
     }
     checks = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}
     assert checks == {
         ("validated_bars", "validated_bars_schema"),
         ("validated_bars", "validated_bars_cover_universe"),
-    }
+        ("trading_account", "ledger_matches_broker"),
+        *{("trading_targets", f"limit_{name}") for name in
+          ("max_weight", "min_names", "max_var_95_1d", "max_turnover", "never_trade")},
+    }  # fmt: skip
+    for key in graph.asset_check_keys:  # the trading checks stop the orders
+        if key.asset_key.to_user_string().startswith("trading_"):
+            assert graph.get_check_spec(key).blocking
     assert graph.get_check_spec(AssetCheckKey(AssetKey("validated_bars"), "validated_bars_schema")).blocking
