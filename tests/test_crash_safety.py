@@ -157,7 +157,8 @@ def _environment(home: Path, **extra: str) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("QUANT_", "DAGSTER_", "BENTOML_", "MLFLOW_TRACKING"))
+        # MLFLOW_REGISTRY_URI too: mlflow.set_registry_uri writes it into this process's environment
+        if not k.startswith(("QUANT_", "DAGSTER_", "BENTOML_", "MLFLOW_TRACKING", "MLFLOW_REGISTRY"))
     }
     env.update(
         QUANT_HOME=str(home), PYTHONUNBUFFERED="1", PYTHONWARNINGS="ignore", BENTOML_DO_NOT_TRACK="True",

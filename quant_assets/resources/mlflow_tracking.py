@@ -34,6 +34,10 @@ def ensure_experiment(tracking_uri: str, name: str, artifact_location: str) -> s
 def mlflow_tracking_resource(context: InitResourceContext) -> MlFlow:
     config = context.resource_config
     ensure_experiment(config["mlflow_tracking_uri"], config["experiment_name"], config["artifact_location"])
+    # Models registered through this run's `mlflow` module go to the same store as its runs. Without
+    # this, MLflow takes MLFLOW_REGISTRY_URI, which mlflow.set_registry_uri writes process-wide: a second
+    # platform in one process (tests, a notebook) registered into the first one's registry.
+    mlflow.set_registry_uri(config["mlflow_tracking_uri"])
     return MlFlow(context)
 
 
