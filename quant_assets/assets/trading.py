@@ -73,6 +73,15 @@ def _sync_ledger(
     return rejected
 
 
+def rejection_alert(state: OrderState, broker: str) -> Alert:
+    """One alert per rejected order (keyed by its id: a retried cycle does not repeat it)."""
+    return Alert(
+        kind="order_rejected", title=f"{state.side} {state.shares} {state.symbol} rejected",
+        text=state.reason or "the broker gave no reason", dedupe_key=f"rejected:{state.client_order_id}",
+        fields={"client_order_id": state.client_order_id, "broker": broker},
+    )  # fmt: skip
+
+
 def _reconcile(ledger: Ledger, broker) -> list[str]:
     """Differences between the ledger and the broker's own account, in words (empty: they agree)."""
     account = broker.account()
@@ -107,12 +116,7 @@ def trading_account(
         opening = broker.account()
         ledger.deposit(opening.cash, f"opening balance of the {broker.name} account")
     for state in _sync_ledger(ledger, broker, closes.index, as_of):
-        alerts.send(Alert(
-            kind="order_rejected", title=f"{state.side} {state.shares} {state.symbol} rejected",
-            text=state.reason or "the broker gave no reason",
-            dedupe_key=f"rejected:{state.client_order_id}",
-            fields={"client_order_id": state.client_order_id, "broker": broker.name},
-        ))  # fmt: skip
+        alerts.send(rejection_alert(state, broker.name))
     equity = ledger.mark(as_of.date(), closes.ffill().loc[as_of])
     mismatches = _reconcile(ledger, broker)
     history = ledger.equity_history()
@@ -287,12 +291,7 @@ def submitted_orders(
         state = broker.submit(order)
         ledger.record_state(state)
         if state.status == "rejected":
-            alerts.send(Alert(
-                kind="order_rejected", title=f"{order.side} {order.shares} {order.symbol} rejected",
-                text=state.reason or "the broker gave no reason",
-                dedupe_key=f"rejected:{order.client_order_id}",
-                fields={"client_order_id": order.client_order_id, "broker": broker.name},
-            ))  # fmt: skip
+            alerts.send(rejection_alert(state, broker.name))
         sent.append({"client_order_id": order.client_order_id, "symbol": order.symbol, "side": order.side,
                      "shares": order.shares, "status": state.status})  # fmt: skip
     ledger.record_rule_events(trading_targets["events"])  # acted on: the cooldown counts from here
